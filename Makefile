@@ -1,0 +1,60 @@
+# Runner and scorer for the MCS2019-style video face recognition challenge.
+# `make` alone prints the targets and the settings in force.
+
+#################################################################################
+# Settings (override on the command line: make eval DATA=data/other)          #
+#################################################################################
+PYTHON ?= python3
+VENV ?= .venv
+DATA ?= data/demo
+RUN_DIR ?= out
+ENGINE ?= auto
+PRESET ?= demo
+SEED ?= 0
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test lint score
+
+#################################################################################
+# Environment                                                                   #
+#################################################################################
+
+$(STAMP): requirements/host.txt requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@
+
+## Create .venv and install the pinned dependencies (every other target does this first)
+venv: $(STAMP)
+
+#################################################################################
+# Checks                                                                        #
+#################################################################################
+
+## Run the test suite (what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy contracts evaluate submission models solution.py
+
+#################################################################################
+# Help                                                                          #
+#################################################################################
+
+## Print the targets and the settings in force
+help:
+	@echo "Targets:"
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$1,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Settings (make TARGET NAME=value):"
+	@echo "  DATA=$(DATA)  RUN_DIR=$(RUN_DIR)  ENGINE=$(ENGINE)  PRESET=$(PRESET)  SEED=$(SEED)  VENV=$(VENV)"

@@ -1,0 +1,212 @@
+"""competition.yaml: the challenge's name, time limit, hardware profile and metric.
+
+`load_competition` collects every problem with its field path and raises them together;
+a missing file means the DevBattle profile of MCS2019.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from contracts.errors import ConfigError
+from contracts.units import parse_size
+
+SIMILARITIES = ("euclidean", "cosine")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The limits a submission runs under (the DevBattle machine by default)."""
+
+    cpus: float = 6.0
+    memory_bytes: int = 16 * 1024**3
+    gpus: str = "all"
+    pids_limit: int = 1024
+    shm_size_bytes: int = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How descriptors are compared and which operating points are reported."""
+
+    similarity: str = "euclidean"
+    fpr: tuple[float, ...] = (1e-6, 1e-5, 1e-4)
+    primary_fpr: float = 1e-6
+    primary_subset: str = "public"
+
+
+@dataclass(frozen=True)
+class Competition:
+    """The whole of competition.yaml, with the MCS2019 / DevBattle values as defaults."""
+
+    name: str = "mcs2019"
+    time_limit_s: float = 900.0
+    hardware: Hardware = field(default_factory=Hardware)
+    metric: Metric = field(default_factory=Metric)
+
+
+DEVBATTLE = Competition()
+
+_TOP = {"name", "time_limit_s", "hardware", "metric"}
+_HARDWARE = {"cpus", "memory", "gpus", "pids_limit", "shm_size"}
+_METRIC = {"similarity", "fpr", "primary_fpr", "primary_subset"}
+
+
+def load_competition(path: str | Path | None) -> Competition:
+    """Read competition.yaml; return the DevBattle defaults when `path` is None.
+
+    Every key is optional and falls back to `DEVBATTLE`. Raises `ConfigError` listing every
+    problem (unknown keys, wrong types, out-of-range values) with its field path, e.g.
+    ``invalid hardware.memory "0": must be at least 1 byte``.
+    """
+    if path is None:
+        return DEVBATTLE
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot be read: {exc.strerror}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"is not valid YAML: {exc}"]) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), ["the top level must be a mapping of keys to values"])
+    problems: list[str] = []
+    competition = _parse(raw, problems)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return competition
+
+
+def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
+    _unknown(raw, _TOP, "", problems)
+    hardware_raw = _section(raw, "hardware", problems)
+    metric_raw = _section(raw, "metric", problems)
+    _unknown(hardware_raw, _HARDWARE, "hardware.", problems)
+    _unknown(metric_raw, _METRIC, "metric.", problems)
+    base_hw, base_metric = DEVBATTLE.hardware, DEVBATTLE.metric
+
+    name = raw.get("name", DEVBATTLE.name)
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f'invalid name "{name}": must be a non-empty string')
+    time_limit = _number(raw, "time_limit_s", "", DEVBATTLE.time_limit_s, 1, problems)
+
+    hardware = Hardware(
+        cpus=_number(hardware_raw, "cpus", "hardware.", base_hw.cpus, 0.01, problems),
+        memory_bytes=_size(hardware_raw, "memory", base_hw.memory_bytes, problems),
+        gpus=_gpus(hardware_raw.get("gpus", base_hw.gpus), problems),
+        pids_limit=int(_number(hardware_raw, "pids_limit", "hardware.", base_hw.pids_limit, 16, problems)),
+        shm_size_bytes=_size(hardware_raw, "shm_size", base_hw.shm_size_bytes, problems),
+    )
+
+    similarity = metric_raw.get("similarity", base_metric.similarity)
+    if similarity not in SIMILARITIES:
+        problems.append(f'invalid metric.similarity "{similarity}": must be one of {", ".join(SIMILARITIES)}')
+    fprs = _fprs(metric_raw.get("fpr", list(base_metric.fpr)), problems)
+    primary = metric_raw.get("primary_fpr", fprs[0] if fprs else base_metric.primary_fpr)
+    if not _is_fpr(primary):
+        problems.append(f'invalid metric.primary_fpr "{primary}": must be a number in (0, 1)')
+    elif fprs and float(str(primary)) not in fprs:
+        problems.append(f'invalid metric.primary_fpr "{primary}": must be one of metric.fpr {list(fprs)}')
+    subset = metric_raw.get("primary_subset", base_metric.primary_subset)
+    if subset not in ("public", "private"):
+        problems.append(f'invalid metric.primary_subset "{subset}": must be public or private')
+    metric = Metric(
+        similarity=str(similarity),
+        fpr=fprs,
+        primary_fpr=float(str(primary)) if _is_fpr(primary) else base_metric.primary_fpr,
+        primary_subset=str(subset),
+    )
+    return Competition(name=str(name), time_limit_s=time_limit, hardware=hardware, metric=metric)
+
+
+def _section(raw: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f'invalid {key} "{value}": must be a mapping')
+        return {}
+    return value
+
+
+def _unknown(raw: dict[str, Any], known: set[str], prefix: str, problems: list[str]) -> None:
+    for key in sorted(set(raw) - known, key=str):
+        problems.append(f'unknown key {prefix}{key}: expected one of {", ".join(sorted(known))}')
+
+
+def _number(raw: dict[str, Any], key: str, prefix: str, default: float, minimum: float, problems: list[str]) -> float:
+    value = raw.get(key, default)
+    number = _as_float(value)
+    if number is None:
+        problems.append(f'invalid {prefix}{key} "{value}": must be a number')
+        return default
+    if number < minimum:
+        problems.append(f'invalid {prefix}{key} "{value}": must be at least {minimum:g}')
+        return default
+    return number
+
+
+def _size(raw: dict[str, Any], key: str, default: int, problems: list[str]) -> int:
+    value = raw.get(key, default)
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        problems.append(f'invalid hardware.{key} "{value}": {exc}')
+        return default
+    if size < 1:
+        problems.append(f'invalid hardware.{key} "{value}": must be at least 1 byte')
+        return default
+    return size
+
+
+def _gpus(value: Any, problems: list[str]) -> str:
+    text = str(value).strip().lower()
+    if text in ("all", "none") or (text.isdigit() and not isinstance(value, bool)):
+        return text
+    problems.append(f'invalid hardware.gpus "{value}": must be all, none or a number of GPUs')
+    return DEVBATTLE.hardware.gpus
+
+
+def _as_float(value: Any) -> float | None:
+    # PyYAML reads "1e-6" (no dot) as a string, so numeric strings count as numbers.
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _is_fpr(value: Any) -> bool:
+    number = _as_float(value)
+    return number is not None and 0 < number < 1
+
+
+def _fprs(value: Any, problems: list[str]) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        problems.append(f'invalid metric.fpr "{value}": must be a non-empty list of numbers in (0, 1)')
+        return DEVBATTLE.metric.fpr
+    bad = [v for v in value if not _is_fpr(v)]
+    if bad:
+        problems.append(f"invalid metric.fpr {bad}: every target must be a number in (0, 1)")
+        return DEVBATTLE.metric.fpr
+    return tuple(sorted({float(str(v)) for v in value}))
+
+
+def competition_beside(data_dir: str | Path) -> Path | None:
+    """Return the competition.yaml that sits beside or inside a data folder, if any.
+
+    `data_dir` may be the dataset root (``data/demo``) or its ``test`` folder.
+    """
+    data_dir = Path(data_dir)
+    for candidate in (data_dir / "competition.yaml", data_dir.parent / "competition.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,4 @@
+"""`python -m evaluate ...`: see evaluate/cli.py."""
+from evaluate.cli import main
+
+main()
