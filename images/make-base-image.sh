@@ -25,5 +25,5 @@ trap 'rm -rf "$rootfs"' EXIT
 echo "debootstrap bookworm from $mirror (about a minute)"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$rootfs" "$mirror" >/dev/null
-tar -C "$rootfs" -c . | "${podman_cmd[@]}" import - "$image" >/dev/null 2>&1
+tar -C "$rootfs" -c . | "${podman_cmd[@]}" import --quiet - "$image" >/dev/null
 echo "built base image $image"
