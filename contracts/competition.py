@@ -3,6 +3,7 @@
 `load_competition` collects every problem with its field path and raises them together;
 a missing file means the DevBattle profile of MCS2019.
 """
+
 from __future__ import annotations
 
 import math
@@ -137,7 +138,7 @@ def _section(raw: dict[str, Any], key: str, problems: list[str]) -> dict[str, An
 
 def _unknown(raw: dict[str, Any], known: set[str], prefix: str, problems: list[str]) -> None:
     for key in sorted(set(raw) - known, key=str):
-        problems.append(f'unknown key {prefix}{key}: expected one of {", ".join(sorted(known))}')
+        problems.append(f"unknown key {prefix}{key}: expected one of {', '.join(sorted(known))}")
 
 
 def _number(raw: dict[str, Any], key: str, prefix: str, default: float, minimum: float, problems: list[str]) -> float:

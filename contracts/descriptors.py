@@ -5,6 +5,7 @@ without following links, only if it is a regular file, only up to a size bound, 
 without unpickling anything. The scorer and the runner both call `read_descriptors`, so a
 file the runner accepts is exactly a file the scorer accepts.
 """
+
 from __future__ import annotations
 
 import errno

@@ -3,6 +3,7 @@
 See DESIGN.md. Every place that reads or writes one of these files takes the name from
 here, so a rename is one edit.
 """
+
 from typing import Final, Tuple
 
 # --- dataset: data/<name>/ -------------------------------------------------------------

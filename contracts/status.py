@@ -1,4 +1,5 @@
 """The states a run can end in, and the fields of the run report (`run.json`)."""
+
 from enum import Enum
 from typing import Final, Tuple
 

@@ -1,4 +1,5 @@
 """Reading the track ids of a tracks.csv (the rows a submission must answer)."""
+
 from __future__ import annotations
 
 from pathlib import Path

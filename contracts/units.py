@@ -1,4 +1,5 @@
 """Sizes written the docker way ("512m", "16g") and parsed to bytes."""
+
 import re
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
