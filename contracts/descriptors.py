@@ -105,7 +105,8 @@ def _load_npz(path: Path, raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
         # The uncompressed size is bounded too: a small archive must not inflate into memory.
         if sum(m.file_size for m in members) > max_bytes:
             raise InvalidOutputError(
-                f"{path.name} unpacks to more than {format_size(max_bytes)}; write only {TRACK_ID_KEY} and {DESCRIPTOR_KEY}"
+                f"{path.name} unpacks to more than {format_size(max_bytes)}; "
+                f"write only {TRACK_ID_KEY} and {DESCRIPTOR_KEY}"
             )
     missing = sorted(n[:-4] for n in _EXPECTED_MEMBERS - names)
     if missing:

@@ -4,7 +4,7 @@ See DESIGN.md. Every place that reads or writes one of these files takes the nam
 here, so a rename is one edit.
 """
 
-from typing import Final, Tuple
+from typing import Final
 
 # --- dataset: data/<name>/ -------------------------------------------------------------
 COMPETITION_FILE: Final = "competition.yaml"
@@ -13,16 +13,16 @@ TRAIN_DIR: Final = "train"
 GT_DIR: Final = "gt"
 
 TRACKS_FILE: Final = "tracks.csv"
-TRACK_COLUMNS: Final[Tuple[str, str, str]] = ("track_id", "frame", "path")
-TRAIN_TRACK_COLUMNS: Final[Tuple[str, str, str, str]] = ("track_id", "frame", "path", "person_id")
+TRACK_COLUMNS: Final[tuple[str, str, str]] = ("track_id", "frame", "path")
+TRAIN_TRACK_COLUMNS: Final[tuple[str, str, str, str]] = ("track_id", "frame", "path", "person_id")
 TRAIN_DESCRIPTORS_FILE: Final = "frame_descriptors.npz"
 
 REFERENCES_FILE: Final = "references.npz"
 TEST_LABELS_FILE: Final = "test_labels.csv"
-LABEL_COLUMNS: Final[Tuple[str, str, str]] = ("track_id", "person_id", "subset")
+LABEL_COLUMNS: Final[tuple[str, str, str]] = ("track_id", "person_id", "subset")
 PUBLIC: Final = "public"
 PRIVATE: Final = "private"
-SUBSETS: Final[Tuple[str, str]] = (PUBLIC, PRIVATE)
+SUBSETS: Final[tuple[str, str]] = (PUBLIC, PRIVATE)
 
 FRAMES_PER_TRACK: Final = 10
 IMAGE_SIZE: Final = 112

@@ -1,10 +1,10 @@
 """The states a run can end in, and the fields of the run report (`run.json`)."""
 
-from enum import Enum
-from typing import Final, Tuple
+from enum import StrEnum
+from typing import Final
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How a run ended. Only `OK` output is ever scored.
 
     `ENGINE_ERROR` is the organizer's side (sandbox missing, image absent); every other
@@ -18,11 +18,8 @@ class Status(str, Enum):
     INVALID_OUTPUT = "invalid_output"
     ENGINE_ERROR = "engine_error"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-RUN_REPORT_FIELDS: Final[Tuple[str, ...]] = (
+RUN_REPORT_FIELDS: Final[tuple[str, ...]] = (
     "status",
     "exit_code",
     "wall_s",
