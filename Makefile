@@ -48,6 +48,14 @@ lint: $(STAMP)
 	$(BIN)/mypy contracts evaluate submission models solution.py
 
 #################################################################################
+# Scoring                                                                       #
+#################################################################################
+
+## Score RUN_DIR/output/descriptors.npz against DATA/gt: score.json, metrics.txt, roc.png and a table
+score: $(STAMP)
+	$(PY) -m evaluate score --descriptors $(RUN_DIR)/output/descriptors.npz --gt $(DATA)/gt --out $(RUN_DIR) --config $(DATA)/competition.yaml
+
+#################################################################################
 # Help                                                                          #
 #################################################################################
 

@@ -122,7 +122,7 @@ def _load_npz(path: Path, raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
     buffer.seek(0)
     try:
         with np.load(buffer, allow_pickle=False) as npz:
-            return {TRACK_ID_KEY: npz[TRACK_ID_KEY], DESCRIPTOR_KEY: npz[DESCRIPTOR_KEY]}
+            arrays = {TRACK_ID_KEY: npz[TRACK_ID_KEY], DESCRIPTOR_KEY: npz[DESCRIPTOR_KEY]}
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise InvalidOutputError(
@@ -131,6 +131,14 @@ def _load_npz(path: Path, raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
         raise InvalidOutputError(f"{path.name} is not a valid npz archive: {exc}") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InvalidOutputError(f"{path.name} is not a valid npz archive: {exc}") from None
+    # numpy hands back the raw bytes of a member that is not in .npy format.
+    not_arrays = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if not_arrays:
+        raise InvalidOutputError(
+            f"{path.name} is not a valid npz archive: {', '.join(not_arrays)} must be .npy arrays; "
+            "write it with numpy.savez"
+        )
+    return arrays
 
 
 def _check_shapes(track_id: np.ndarray, descriptor: np.ndarray, dim: int | None) -> None:
@@ -138,6 +146,11 @@ def _check_shapes(track_id: np.ndarray, descriptor: np.ndarray, dim: int | None)
         raise InvalidOutputError(f"{TRACK_ID_KEY} must be one-dimensional [N], got shape {list(track_id.shape)}")
     if not np.issubdtype(track_id.dtype, np.integer):
         raise InvalidOutputError(f"{TRACK_ID_KEY} must hold integers, got dtype {track_id.dtype}")
+    # uint64 ids above the int64 range would wrap to other (negative) ids when converted.
+    if track_id.dtype == np.uint64 and track_id.size and int(track_id.max()) > np.iinfo(np.int64).max:
+        raise InvalidOutputError(
+            f"{TRACK_ID_KEY} must fit in int64, got {int(track_id.max())}; write the ids of tracks.csv"
+        )
     if descriptor.dtype != np.float32:
         raise InvalidOutputError(
             f"{DESCRIPTOR_KEY} must be float32, got {descriptor.dtype}; convert with .astype(numpy.float32)"
@@ -161,10 +174,9 @@ def _check_shapes(track_id: np.ndarray, descriptor: np.ndarray, dim: int | None)
 def _check_finite(track_id: np.ndarray, descriptor: np.ndarray) -> None:
     bad_rows = np.flatnonzero(~np.isfinite(descriptor).all(axis=1))
     if bad_rows.size:
-        shown = ", ".join(str(int(t)) for t in track_id[bad_rows[:_SHOWN]])
         raise InvalidOutputError(
-            f"{DESCRIPTOR_KEY} has NaN or inf in {bad_rows.size} row(s) (track ids {shown}"
-            f"{', ...' if bad_rows.size > _SHOWN else ''}); every value must be finite"
+            f"{DESCRIPTOR_KEY} has NaN or inf in {bad_rows.size} row(s) (track ids {few_ids(track_id[bad_rows])}); "
+            "every value must be finite"
         )
 
 
@@ -173,7 +185,7 @@ def _check_ids(track_id: np.ndarray, expected: np.ndarray | None) -> None:
     duplicated = unique[counts > 1]
     if duplicated.size:
         raise InvalidOutputError(
-            f"{duplicated.size} track id(s) appear more than once: {_few(duplicated)}; write each track once"
+            f"{duplicated.size} track id(s) appear more than once: {few_ids(duplicated)}; write each track once"
         )
     if expected is None:
         return
@@ -182,12 +194,13 @@ def _check_ids(track_id: np.ndarray, expected: np.ndarray | None) -> None:
     extra = np.setdiff1d(unique, expected)
     if missing.size:
         raise InvalidOutputError(
-            f"{missing.size} track id(s) of tracks.csv are missing: {_few(missing)}; write one row for every track"
+            f"{missing.size} track id(s) of tracks.csv are missing: {few_ids(missing)}; write one row for every track"
         )
     if extra.size:
-        raise InvalidOutputError(f"{extra.size} track id(s) are not in tracks.csv: {_few(extra)}; remove them")
+        raise InvalidOutputError(f"{extra.size} track id(s) are not in tracks.csv: {few_ids(extra)}; remove them")
 
 
-def _few(ids: np.ndarray) -> str:
+def few_ids(ids: np.ndarray) -> str:
+    """Return the first few ids of `ids` for a message, e.g. ``"3, 8, 9, 12, 40, ..."``."""
     text = ", ".join(str(int(i)) for i in ids[:_SHOWN])
     return text + (", ..." if ids.size > _SHOWN else "")

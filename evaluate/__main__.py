@@ -1,4 +1,5 @@
 """`python -m evaluate ...`: see evaluate/cli.py."""
+
 from evaluate.cli import main
 
 main()

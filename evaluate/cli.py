@@ -1,7 +1,13 @@
 """The `python -m evaluate` command group. Each command lives in its own cli_*.py module."""
+
 import click
+
+from evaluate.cli_score import score
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Organizer tools: score a submission, make and check challenge data."""
+
+
+main.add_command(score)

@@ -1,0 +1,54 @@
+"""`python -m evaluate score`: score a descriptors file against the ground truth, write and print the reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from contracts.competition import load_competition
+from contracts.descriptors import read_descriptors
+from contracts.errors import ChallengeError
+from contracts.names import PUBLIC, SUBSETS
+from evaluate.groundtruth import load_groundtruth
+from evaluate.reports import format_table, write_reports
+from evaluate.scoring import score_submission
+
+
+class ScoreInputError(click.ClickException):
+    """A bad input to `score` (descriptors, ground truth, config or output folder): one line, exit code 2."""
+
+    exit_code = 2
+
+
+@click.command("score")
+@click.option("--descriptors", required=True, type=click.Path(path_type=Path), help="The submission's descriptors.npz.")
+@click.option("--gt", "gt_dir", required=True, type=click.Path(path_type=Path), help="The gt/ folder of the dataset.")
+@click.option("--out", "run_dir", required=True, type=click.Path(path_type=Path), help="Where the reports go.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="competition.yaml (similarity, FPR targets, primary score); MCS2019's defaults without it.",
+)
+@click.option("--public-only", is_flag=True, help="Score, write and print the public subset only.")
+def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, public_only: bool) -> None:
+    """Score DESCRIPTORS on the public and private subsets: TPR at each FPR target.
+
+    Writes RUN_DIR/score.json, metrics.txt and roc.png and prints a table. Every bad
+    input is one `Error:` line and exit code 2.
+    """
+    subsets = (PUBLIC,) if public_only else SUBSETS
+    try:
+        metric = load_competition(config).metric
+        truth = load_groundtruth(gt_dir)
+        submitted = read_descriptors(descriptors, expected_track_ids=truth.track_id, dim=truth.dim)
+        scores = score_submission(submitted, truth, metric.fpr, subsets, similarity=metric.similarity)
+    except ChallengeError as exc:
+        raise ScoreInputError(str(exc)) from None
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_reports(run_dir, scores, metric)
+    except OSError as exc:
+        raise ScoreInputError(f"the reports must go to a writable folder, {run_dir} is not: {exc.strerror}") from None
+    click.echo(format_table(scores))

@@ -1,0 +1,183 @@
+"""Loading the ground truth (gt/references.npz and gt/test_labels.csv) and checking it is consistent.
+
+The ground truth is the organizer's: every problem found here is a `GroundTruthError`
+(a `RunnerError`), never the participant's fault.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from contracts.descriptors import few_ids
+from contracts.errors import RunnerError
+from contracts.names import (
+    DESCRIPTOR_KEY,
+    LABEL_COLUMNS,
+    PERSON_ID_KEY,
+    REFERENCES_FILE,
+    SUBSETS,
+    TEST_LABELS_FILE,
+)
+
+_TRACK, _PERSON, _SUBSET = LABEL_COLUMNS
+
+
+class GroundTruthError(RunnerError):
+    """gt/ is missing, malformed or inconsistent; the organizer must rebuild it."""
+
+
+@dataclass(frozen=True)
+class SubsetTruth:
+    """What one subset is scored against: its tracks and the references of its persons."""
+
+    name: str
+    track_id: np.ndarray
+    track_person: np.ndarray
+    reference_person: np.ndarray
+    reference_descriptor: np.ndarray
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The references (`person_id` [R] int64, `descriptor` [R, D] float32) and the test labels."""
+
+    reference_person: np.ndarray
+    reference_descriptor: np.ndarray
+    track_id: np.ndarray
+    track_person: np.ndarray
+    track_subset: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        """The descriptor dimension D every submission must match."""
+        return int(self.reference_descriptor.shape[1])
+
+    def subset(self, name: str) -> SubsetTruth:
+        """Return the tracks of subset `name` and the references of the persons seen in them.
+
+        Raises ValueError when `name` is not one of the subsets.
+        """
+        if name not in SUBSETS:
+            raise ValueError(f"subset must be one of {', '.join(SUBSETS)}, got {name!r}")
+        in_subset = self.track_subset == name
+        persons = np.unique(self.track_person[in_subset])
+        references = np.isin(self.reference_person, persons)
+        return SubsetTruth(
+            name=name,
+            track_id=self.track_id[in_subset],
+            track_person=self.track_person[in_subset],
+            reference_person=self.reference_person[references],
+            reference_descriptor=self.reference_descriptor[references],
+        )
+
+
+def load_groundtruth(gt_dir: str | Path) -> GroundTruth:
+    """Read and check ``gt_dir/references.npz`` and ``gt_dir/test_labels.csv``.
+
+    Checks, before anything is scored: both files exist and parse; the arrays and columns
+    are there with integer ids, float32 [R, D] descriptors and finite values; track ids are
+    unique; subsets are public or private; a person belongs to one subset only; every
+    reference belongs to a person with tracks and every labelled person has references;
+    each subset has tracks of at least two persons (else it has no negative pairs).
+
+    Raises `GroundTruthError` with one sentence naming the first problem found.
+    """
+    gt_dir = Path(gt_dir)
+    if not gt_dir.is_dir():
+        raise GroundTruthError(f"the ground truth folder {gt_dir} must exist; run `make data` or pass --gt")
+    reference_person, reference_descriptor = _read_references(gt_dir / REFERENCES_FILE)
+    track_id, track_person, track_subset = _read_labels(gt_dir / TEST_LABELS_FILE)
+    _check_consistent(reference_person, track_person, track_subset)
+    return GroundTruth(reference_person, reference_descriptor, track_id, track_person, track_subset)
+
+
+def _read_references(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not path.is_file():
+        raise GroundTruthError(f"{path} must be a file holding {PERSON_ID_KEY} and {DESCRIPTOR_KEY}; run `make data`")
+    if not zipfile.is_zipfile(path):
+        raise GroundTruthError(f"{path} must be an npz archive (numpy.savez), got another kind of file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in (PERSON_ID_KEY, DESCRIPTOR_KEY) if key not in npz.files]
+            if missing:
+                raise GroundTruthError(f"{path} must hold {', '.join(missing)}, got only {', '.join(npz.files)}")
+            person, descriptor = npz[PERSON_ID_KEY], npz[DESCRIPTOR_KEY]
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise GroundTruthError(f"{path} must be a readable npz archive without objects: {exc}") from None
+    if person.ndim != 1 or not np.issubdtype(person.dtype, np.integer):
+        raise GroundTruthError(f"{path}: {PERSON_ID_KEY} must be 1-D integers, got {person.dtype} {list(person.shape)}")
+    if descriptor.dtype != np.float32 or descriptor.ndim != 2:
+        raise GroundTruthError(
+            f"{path}: {DESCRIPTOR_KEY} must be float32 [R, D], got {descriptor.dtype} {list(descriptor.shape)}"
+        )
+    if descriptor.shape[0] != person.shape[0] or person.size == 0 or descriptor.shape[1] == 0:
+        raise GroundTruthError(
+            f"{path}: {DESCRIPTOR_KEY} must be a non-empty [R, D] with one row per {PERSON_ID_KEY}, "
+            f"got {list(descriptor.shape)} for {person.size} ids"
+        )
+    bad = np.flatnonzero(~np.isfinite(descriptor).all(axis=1))
+    if bad.size:
+        raise GroundTruthError(f"{path}: {DESCRIPTOR_KEY} must be finite, got NaN or inf in rows {few_ids(bad)}")
+    return person.astype(np.int64), descriptor
+
+
+def _read_labels(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not path.is_file():
+        raise GroundTruthError(f"{path} must be a file with columns {','.join(LABEL_COLUMNS)}; run `make data`")
+    try:
+        labels = pd.read_csv(path, dtype={_SUBSET: str})
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise GroundTruthError(f"{path} must be a CSV file with columns {','.join(LABEL_COLUMNS)}: {exc}") from None
+    missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
+    if missing:
+        raise GroundTruthError(f"{path} must have the columns {', '.join(missing)}, got {', '.join(labels.columns)}")
+    if labels.empty:
+        raise GroundTruthError(f"{path} must hold at least one track, got none")
+    for column in (_TRACK, _PERSON):
+        if not pd.api.types.is_integer_dtype(labels[column]):
+            raise GroundTruthError(f"{path}: {column} must hold integers in every row, got {labels[column].dtype}")
+    track_id = labels[_TRACK].to_numpy(dtype=np.int64)
+    unique, counts = np.unique(track_id, return_counts=True)
+    if (counts > 1).any():
+        duplicated = unique[counts > 1]
+        raise GroundTruthError(
+            f"{path}: {_TRACK} must be unique, got {duplicated.size} repeated: {few_ids(duplicated)}"
+        )
+    subset = labels[_SUBSET].to_numpy(dtype=object)
+    unknown = sorted({str(s) for s in subset} - set(SUBSETS))
+    if unknown:
+        raise GroundTruthError(f"{path}: {_SUBSET} must be one of {', '.join(SUBSETS)}, got {', '.join(unknown)}")
+    return track_id, labels[_PERSON].to_numpy(dtype=np.int64), subset.astype(str)
+
+
+def _check_consistent(reference_person: np.ndarray, track_person: np.ndarray, track_subset: np.ndarray) -> None:
+    pairs = np.unique(np.stack([track_person, (track_subset == SUBSETS[1]).astype(np.int64)]), axis=1)
+    persons, subsets_per_person = np.unique(pairs[0], return_counts=True)
+    in_both = persons[subsets_per_person > 1]
+    if in_both.size:
+        raise GroundTruthError(
+            f"a person must belong to one subset only, got {in_both.size} in both: person ids {few_ids(in_both)}"
+        )
+    orphans = np.setdiff1d(reference_person, persons)
+    if orphans.size:
+        raise GroundTruthError(
+            f"every reference must belong to a person with test tracks, got references of {orphans.size} "
+            f"person(s) without tracks: person ids {few_ids(orphans)}"
+        )
+    unreferenced = np.setdiff1d(persons, reference_person)
+    if unreferenced.size:
+        raise GroundTruthError(
+            f"every labelled person must have references, got {unreferenced.size} without: person ids "
+            f"{few_ids(unreferenced)}"
+        )
+    for name in SUBSETS:
+        n_persons = np.unique(track_person[track_subset == name]).size
+        if n_persons < 2:
+            raise GroundTruthError(
+                f"subset {name} must have tracks of at least 2 persons (else it has no negative pairs), got {n_persons}"
+            )

@@ -1,0 +1,139 @@
+"""contracts/competition.py: competition.yaml with defaults, and every problem reported with its field path."""
+
+from pathlib import Path
+
+import pytest
+
+from contracts.competition import DEVBATTLE, Competition, Hardware, Metric, competition_beside, load_competition
+from contracts.errors import ConfigError, RunnerError
+from contracts.names import COMPETITION_FILE, TEST_DIR
+
+
+def config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / COMPETITION_FILE
+    path.write_text(text)
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_competition(path)
+    assert str(caught.value) == f"{path} is invalid: " + "; ".join(caught.value.problems)
+    return caught.value.problems
+
+
+def test_no_file_means_devbattle():
+    assert load_competition(None) == DEVBATTLE == Competition()
+    assert DEVBATTLE.metric == Metric(similarity="euclidean", fpr=(1e-6, 1e-5, 1e-4), primary_fpr=1e-6)
+    assert DEVBATTLE.time_limit_s == 900
+
+
+@pytest.mark.parametrize("text", ["", "# nothing\n", "hardware:\nmetric:\n"])
+def test_empty_file_and_sections_mean_devbattle(tmp_path, text):
+    assert load_competition(config(tmp_path, text)) == DEVBATTLE
+
+
+def test_full_file(tmp_path):
+    path = config(
+        tmp_path,
+        """
+name: demo
+time_limit_s: 60
+hardware: {cpus: 2, memory: 8g, gpus: none, pids_limit: 256, shm_size: 512m}
+metric:
+  similarity: cosine
+  fpr: [1e-4, 1.0e-3, 1e-4, 0.01]
+  primary_fpr: 1e-3
+  primary_subset: private
+""",
+    )
+    assert load_competition(path) == Competition(
+        name="demo",
+        time_limit_s=60.0,
+        hardware=Hardware(
+            cpus=2.0, memory_bytes=8 * 1024**3, gpus="none", pids_limit=256, shm_size_bytes=512 * 1024**2
+        ),
+        metric=Metric(similarity="cosine", fpr=(1e-4, 1e-3, 0.01), primary_fpr=1e-3, primary_subset="private"),
+    )
+
+
+def test_primary_fpr_defaults_to_the_smallest_target(tmp_path):
+    metric = load_competition(config(tmp_path, "metric: {fpr: [0.01, 0.001]}\n")).metric
+    assert (metric.fpr, metric.primary_fpr) == ((0.001, 0.01), 0.001)
+
+
+def test_every_problem_is_reported_together_with_its_field_path(tmp_path):
+    path = config(
+        tmp_path,
+        """
+name: ""
+colour: red
+time_limit_s: 0
+hardware: {cpus: lots, memory: "0", gpus: some, pids_limit: 4, shm_size: huge, disk: 1g}
+metric: {similarity: dot, fpr: [0, 2], primary_fpr: 2, primary_subset: secret, colour: blue}
+""",
+    )
+    assert problems_of(path) == [
+        "unknown key colour: expected one of hardware, metric, name, time_limit_s",
+        "unknown key hardware.disk: expected one of cpus, gpus, memory, pids_limit, shm_size",
+        "unknown key metric.colour: expected one of fpr, primary_fpr, primary_subset, similarity",
+        'invalid name "": must be a non-empty string',
+        'invalid time_limit_s "0": must be at least 1',
+        'invalid hardware.cpus "lots": must be a number',
+        'invalid hardware.memory "0": must be at least 1 byte',
+        'invalid hardware.gpus "some": must be all, none or a number of GPUs',
+        'invalid hardware.pids_limit "4": must be at least 16',
+        'invalid hardware.shm_size "huge": size must look like 512m, 16g or 4096, got "huge"',
+        'invalid metric.similarity "dot": must be one of euclidean, cosine',
+        "invalid metric.fpr [0, 2]: every target must be a number in (0, 1)",
+        'invalid metric.primary_fpr "2": must be a number in (0, 1)',
+        'invalid metric.primary_subset "secret": must be public or private',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("metric: {fpr: []}\n", 'invalid metric.fpr "[]": must be a non-empty list of numbers in (0, 1)'),
+        ("metric: {fpr: 0.001}\n", 'invalid metric.fpr "0.001": must be a non-empty list of numbers in (0, 1)'),
+        (
+            "metric: {fpr: [0.001, 0.01], primary_fpr: 0.1}\n",
+            'invalid metric.primary_fpr "0.1": must be one of metric.fpr [0.001, 0.01]',
+        ),
+        ("metric: [1, 2]\n", 'invalid metric "[1, 2]": must be a mapping'),
+        ("hardware: 4\n", 'invalid hardware "4": must be a mapping'),
+        ("hardware: {gpus: true}\n", 'invalid hardware.gpus "True": must be all, none or a number of GPUs'),
+        ("time_limit_s: .nan\n", 'invalid time_limit_s "nan": must be a number'),
+        (
+            "hardware: {memory: -5}\n",
+            'invalid hardware.memory "-5": size must be a non-negative number of bytes, got -5',
+        ),
+    ],
+)
+def test_single_problems(tmp_path, text, problem):
+    assert problems_of(config(tmp_path, text)) == [problem]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("- a\n- b\n", "the top level must be a mapping of keys to values"),
+        ("metric: {fpr: [\n", "is not valid YAML: "),
+    ],
+)
+def test_unreadable_structure(tmp_path, text, problem):
+    (only,) = problems_of(config(tmp_path, text))
+    assert only.startswith(problem)
+
+
+def test_missing_file_is_a_runner_error(tmp_path):
+    with pytest.raises(RunnerError, match=r"none.yaml is invalid: cannot be read: No such file or directory"):
+        load_competition(tmp_path / "none.yaml")
+
+
+def test_competition_beside(tmp_path):
+    (tmp_path / TEST_DIR).mkdir()
+    assert competition_beside(tmp_path) is None
+    config(tmp_path, "")
+    assert competition_beside(tmp_path) == tmp_path / COMPETITION_FILE
+    assert competition_beside(tmp_path / TEST_DIR) == tmp_path / COMPETITION_FILE

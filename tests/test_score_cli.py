@@ -1,0 +1,277 @@
+"""`python -m evaluate score`: the reports it writes, --public-only, and one `Error:` line for each bad input."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scoring_data import Case, make_case
+
+from contracts.competition import Metric
+from contracts.descriptors import Descriptors
+from contracts.names import (
+    DESCRIPTOR_KEY,
+    DESCRIPTORS_FILE,
+    METRICS_FILE,
+    PRIVATE,
+    PUBLIC,
+    REFERENCES_FILE,
+    ROC_FILE,
+    SCORE_FILE,
+    SUBSETS,
+    TRACK_ID_KEY,
+)
+from evaluate.cli import main
+from evaluate.groundtruth import load_groundtruth
+from evaluate.reports import write_roc
+from evaluate.scoring import score_submission
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Setup:
+    """A written dataset and submission under tmp_path, and a way to run `score` on it."""
+
+    def __init__(self, root: Path, case: Case) -> None:
+        self.case = case
+        self.gt = case.write_gt(root / "gt")
+        self.descriptors = case.write_descriptors(root / DESCRIPTORS_FILE, np.argsort(case.track_id)[::-1])
+        self.out = root / "run"
+        self.config: Path | None = None
+
+    def score(self, *extra: str):
+        args = ["score", "--descriptors", str(self.descriptors), "--gt", str(self.gt), "--out", str(self.out)]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
+        return CliRunner().invoke(main, args + list(extra))
+
+    def write_descriptors(self, **arrays) -> None:
+        np.savez(self.descriptors, **arrays)
+
+    def valid_arrays(self) -> dict[str, np.ndarray]:
+        return {TRACK_ID_KEY: self.case.track_id.copy(), DESCRIPTOR_KEY: self.case.descriptor.copy()}
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    return Setup(tmp_path, make_case(21, n_persons=40, references_per_person=3, tracks_per_person=3, dim=16))
+
+
+def test_score_writes_exact_reports_for_both_subsets(setup):
+    result = setup.score()
+    assert result.exit_code == 0, result.output
+    document = json.loads((setup.out / SCORE_FILE).read_text())
+    truth = load_groundtruth(setup.gt)
+    expected = score_submission(Descriptors(setup.case.track_id, setup.case.descriptor), truth, Metric().fpr, SUBSETS)
+    assert document["metric"] == {"name": "tpr_at_fpr", "similarity": "euclidean", "fpr": [1e-6, 1e-5, 1e-4]}
+    assert document["primary"] == {
+        "subset": PUBLIC,
+        "fpr": 1e-6,
+        "tpr": expected[PUBLIC].points[0].tpr,
+        "resolvable": False,
+    }
+    assert set(document["subsets"]) == {PUBLIC, PRIVATE}
+    for name, score in expected.items():
+        written = document["subsets"][name]
+        assert written["n_tracks"] == 60 and written["n_references"] == 60
+        assert (written["n_pos"], written["n_neg"]) == (180, 60 * 60 - 180)
+        assert written["mean_positive_distance"] == score.mean_positive_distance
+        assert written["points"] == [
+            {
+                "fpr": p.fpr,
+                "tpr": p.tpr,
+                "threshold": p.threshold,
+                "accepted_negatives": p.accepted_negatives,
+                "resolvable": False,
+            }
+            for p in score.points
+        ]
+    metrics = (setup.out / METRICS_FILE).read_text().splitlines()
+    assert f"public_tpr_at_fpr_1e-06 {expected[PUBLIC].points[0].tpr:.6f}" in metrics
+    assert f"private_tpr_at_fpr_1e-04 {expected[PRIVATE].points[2].tpr:.6f}" in metrics
+    assert "public_tpr_at_fpr_1e-05_resolvable 0" in metrics
+    assert all(len(line.split()) == 2 for line in metrics)
+    assert (setup.out / ROC_FILE).read_bytes().startswith(PNG_SIGNATURE)
+    table = result.output.splitlines()
+    assert table[0].split() == ["subset", "n_tracks", "TPR@1e-06", "TPR@1e-05", "TPR@1e-04", "mean_pos_dist"]
+    assert table[1].split()[:3] == [PUBLIC, "60", f"{expected[PUBLIC].points[0].tpr:.4f}*"]
+    assert table[2].split()[0] == PRIVATE
+    assert table[3].startswith("* unresolvable")
+
+
+def test_config_chooses_similarity_targets_and_primary(setup, tmp_path):
+    setup.config = tmp_path / "competition.yaml"
+    setup.config.write_text("metric:\n  similarity: cosine\n  fpr: [0.01, 1e-3]\n  primary_subset: private\n")
+    result = setup.score()
+    assert result.exit_code == 0, result.output
+    document = json.loads((setup.out / SCORE_FILE).read_text())
+    expected = score_submission(
+        Descriptors(setup.case.track_id, setup.case.descriptor),
+        load_groundtruth(setup.gt),
+        (0.001, 0.01),
+        SUBSETS,
+        similarity="cosine",
+    )
+    assert document["primary"]["subset"] == PRIVATE and document["primary"]["fpr"] == 0.001
+    assert document["primary"]["tpr"] == expected[PRIVATE].points[0].tpr
+    assert [p["resolvable"] for p in document["subsets"][PUBLIC]["points"]] == [True, True]
+    assert [p["tpr"] for p in document["subsets"][PUBLIC]["points"]] == [p.tpr for p in expected[PUBLIC].points]
+    assert "*" not in result.output
+
+
+@pytest.mark.parametrize("primary", [PUBLIC, PRIVATE])
+def test_public_only_says_nothing_about_the_private_subset(setup, tmp_path, primary):
+    setup.config = tmp_path / "competition.yaml"
+    setup.config.write_text(f"metric: {{primary_subset: {primary}}}\n")
+    full = setup.score()
+    full_document = json.loads((setup.out / SCORE_FILE).read_text())
+    full_png = (setup.out / ROC_FILE).read_bytes()
+    result = setup.score("--public-only")
+    assert full.exit_code == result.exit_code == 0
+    document = json.loads((setup.out / SCORE_FILE).read_text())
+    written = [(setup.out / SCORE_FILE).read_text(), (setup.out / METRICS_FILE).read_text(), result.output]
+    private_tprs = {f"{p['tpr']:.4f}" for p in full_document["subsets"][PRIVATE]["points"]} - {
+        f"{p['tpr']:.4f}" for p in full_document["subsets"][PUBLIC]["points"]
+    }
+    for text in written:
+        assert PRIVATE not in text
+        assert not any(tpr in text for tpr in private_tprs)
+    assert document["subsets"] == {PUBLIC: full_document["subsets"][PUBLIC]}
+    assert document["primary"]["subset"] == PUBLIC
+    public_only = score_submission(
+        Descriptors(setup.case.track_id, setup.case.descriptor), load_groundtruth(setup.gt), Metric().fpr, (PUBLIC,)
+    )
+    write_roc(tmp_path / "public.png", public_only)
+    png = (setup.out / ROC_FILE).read_bytes()
+    assert png == (tmp_path / "public.png").read_bytes()
+    assert png != full_png
+
+
+def run_arrays(setup: Setup, change) -> Setup:
+    arrays = setup.valid_arrays()
+    change(arrays)
+    setup.write_descriptors(**arrays)
+    return setup
+
+
+def with_nan(arrays):
+    arrays[DESCRIPTOR_KEY][[3, 8], 1] = np.nan
+
+
+def drop_rows(n):
+    def change(arrays):
+        for key in arrays:
+            arrays[key] = arrays[key][n:]
+
+    return change
+
+
+def duplicate_first(arrays):
+    arrays[TRACK_ID_KEY][1] = arrays[TRACK_ID_KEY][0]
+
+
+def extra_ids(arrays):
+    arrays[TRACK_ID_KEY] = np.r_[arrays[TRACK_ID_KEY], 10**9, 10**9 + 1]
+    arrays[DESCRIPTOR_KEY] = np.r_[arrays[DESCRIPTOR_KEY], arrays[DESCRIPTOR_KEY][:2]]
+
+
+BAD_DESCRIPTORS = [
+    ("missing", lambda s: s.descriptors.unlink(), r"descriptors.npz was not written"),
+    ("not an npz", lambda s: s.descriptors.write_text("hello"), r"descriptors.npz is not an npz archive"),
+    ("empty file", lambda s: s.descriptors.write_bytes(b""), r"descriptors.npz is empty"),
+    ("a folder", lambda s: (s.descriptors.unlink(), s.descriptors.mkdir()), r"is not a regular file"),
+    (
+        "a link",
+        lambda s: (s.descriptors.rename(s.descriptors.with_suffix(".real")), s.descriptors.symlink_to("x.real")),
+        r"descriptors.npz is a symbolic link",
+    ),
+    (
+        "missing key",
+        lambda s: s.write_descriptors(**{TRACK_ID_KEY: s.case.track_id}),
+        r"lacks the array\(s\) descriptor",
+    ),
+    (
+        "float64",
+        lambda s: run_arrays(s, lambda a: a.__setitem__(DESCRIPTOR_KEY, a[DESCRIPTOR_KEY].astype(float))),
+        r"descriptor must be float32, got float64",
+    ),
+    (
+        "wrong dimension",
+        lambda s: run_arrays(s, lambda a: a.__setitem__(DESCRIPTOR_KEY, a[DESCRIPTOR_KEY][:, :8].copy())),
+        r"descriptor has dimension 8, the references have 16; write \[N, 16\] descriptors",
+    ),
+    ("NaN", lambda s: run_arrays(s, with_nan), r"NaN or inf in 2 row\(s\) \(track ids \d+, \d+\)"),
+    ("missing ids", lambda s: run_arrays(s, drop_rows(7)), r"7 track id\(s\) of tracks.csv are missing: \d+, "),
+    ("empty arrays", lambda s: run_arrays(s, drop_rows(10**6)), r"the descriptors file is empty"),
+    ("duplicated ids", lambda s: run_arrays(s, duplicate_first), r"1 track id\(s\) appear more than once"),
+    ("extra ids", lambda s: run_arrays(s, extra_ids), r"2 track id\(s\) are not in tracks.csv: 1000000000, 1000000001"),
+]
+
+BAD_OTHERS = [
+    (
+        "gt missing",
+        lambda s: setattr(s, "gt", s.gt.parent / "nowhere"),
+        r"the ground truth folder .*nowhere must exist",
+    ),
+    ("gt broken", lambda s: (s.gt / REFERENCES_FILE).write_text("x"), r"references.npz must be an npz archive"),
+    (
+        "config invalid",
+        lambda s: (
+            setattr(s, "config", s.gt.parent / "competition.yaml"),
+            s.config.write_text("metric: {fpr: [2], similarity: dot}\n"),
+        ),
+        r'competition.yaml is invalid: invalid metric.similarity "dot".*; invalid metric.fpr \[2\]',
+    ),
+    (
+        "config missing",
+        lambda s: setattr(s, "config", s.gt.parent / "none.yaml"),
+        r"none.yaml is invalid: cannot be read",
+    ),
+    (
+        "out is a file",
+        lambda s: (setattr(s, "out", s.gt.parent / "taken"), s.out.write_text("")),
+        r"the reports must go to a writable folder, .*taken is not",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("problem", "breaks", "message"), BAD_DESCRIPTORS + BAD_OTHERS, ids=[c[0] for c in BAD_DESCRIPTORS + BAD_OTHERS]
+)
+def test_bad_input_is_one_error_line_and_exit_code_2(setup, problem, breaks, message):
+    breaks(setup)
+    result = setup.score()
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert re.search(message, lines[0]), lines[0]
+    assert not (setup.out / SCORE_FILE).exists()
+
+
+def test_cosine_zero_descriptor_is_a_bad_input(setup, tmp_path):
+    setup.config = tmp_path / "competition.yaml"
+    setup.config.write_text("metric: {similarity: cosine}\n")
+    run_arrays(setup, lambda a: a[DESCRIPTOR_KEY].__setitem__(5, 0.0))
+    result = setup.score()
+    assert result.exit_code == 2
+    track = setup.case.track_id[5]
+    assert result.output == (
+        f"Error: descriptors must be non-zero for cosine similarity, got 1 zero row(s) (track ids {track}); "
+        "a zero vector has no direction\n"
+    )
+
+
+def test_module_entry_point_exit_codes(setup, project_root):
+    env = {**os.environ, "PYTHONPATH": str(project_root)}
+    command = [sys.executable, "-m", "evaluate", "score", "--gt", str(setup.gt), "--out", str(setup.out)]
+    ok = subprocess.run([*command, "--descriptors", str(setup.descriptors)], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("subset")
+    bad = subprocess.run([*command, "--descriptors", str(setup.gt)], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2
+    assert bad.stderr == "Error: gt is not a regular file; write a plain .npz file\n"
