@@ -12,13 +12,15 @@ ENGINE ?= auto
 PRESET ?= demo
 SEED ?= 0
 PYTEST_ARGS ?=
+# the npm package whose weights models/encoder.onnx is converted from (make models)
+FACE_API_VERSION ?= 1.7.15
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint score
+.PHONY: help venv test lint score models
 
 #################################################################################
 # Environment                                                                   #
@@ -46,6 +48,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy contracts evaluate submission models solution.py
+
+#################################################################################
+# Models (the generated files are committed; only a rebuild needs npm)          #
+#################################################################################
+
+FACE_API_TGZ := build/vladmandic-face-api-$(FACE_API_VERSION).tgz
+
+$(FACE_API_TGZ):
+	mkdir -p build
+	cd build && npm pack --silent @vladmandic/face-api@$(FACE_API_VERSION)
+
+## Rebuild models/encoder.onnx, models/aggregator.onnx and models/manifest.json from the npm package
+models: $(STAMP) $(FACE_API_TGZ)
+	$(PY) -m models.export_encoder $(FACE_API_TGZ)
+	$(PY) -m models.export_aggregator
 
 #################################################################################
 # Scoring                                                                       #
