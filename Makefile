@@ -20,7 +20,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint score models
+.PHONY: help venv venv-image test lint score models
 
 #################################################################################
 # Environment                                                                   #
@@ -34,6 +34,17 @@ $(STAMP): requirements/host.txt requirements/dev.txt
 
 ## Create .venv and install the pinned dependencies (every other target does this first)
 venv: $(STAMP)
+
+IMAGE_VENV ?= .venv-image
+IMAGE_STAMP := $(IMAGE_VENV)/.installed
+
+$(IMAGE_STAMP): requirements/image.txt
+	$(PYTHON) -m venv $(IMAGE_VENV)
+	$(IMAGE_VENV)/bin/pip install --quiet -r requirements/image.txt
+	touch $@
+
+## Create .venv-image with the submission image's pins (onnxruntime 1.16, numpy 1.24) on the host Python
+venv-image: $(IMAGE_STAMP)
 
 #################################################################################
 # Checks                                                                        #
