@@ -1,0 +1,156 @@
+"""The `python -m submission` command line: parses options, prints the outcome; the work is in run.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from contracts.errors import ConfigError
+from contracts.status import Status
+from contracts.units import parse_size
+from submission.run import RunDirNotEmpty, prepare_run_dir, run_submission
+from submission.settings import ENGINES, resolve_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXIT_PARTICIPANT = 1
+EXIT_ENGINE = 3
+
+
+class SizeType(click.ParamType):
+    """A size such as 512m or 16g, in bytes."""
+
+    name = "size"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Run a challenge submission under the DevBattle limits and report how it went."""
+
+
+@main.command(context_settings={"show_default": True})
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="auto",
+    help="auto: docker, then podman (with --image), then bwrap, then local (no isolation).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="The test folder (tracks.csv + images), mounted read-only at /data.",
+)
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="RUN_DIR: gets output/ (mounted at /output), run.json and log.txt.",
+)
+@click.option(
+    "--submission",
+    "submission_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=PROJECT_ROOT,
+    show_default="the project root",
+    help="bwrap/local: the folder mounted read-only at /submission, where COMMAND runs.",
+)
+@click.option("--image", default=None, help="docker/podman: the submission image to run.")
+@click.option(
+    "--time-limit",
+    type=float,
+    default=None,
+    show_default="competition.yaml, else 900",
+    help="Wall-clock seconds before the submission is stopped.",
+)
+@click.option("--cpus", type=float, default=None, show_default="competition.yaml, else 6")
+@click.option(
+    "--memory",
+    type=SizeType(),
+    default=None,
+    show_default="competition.yaml, else 16g",
+    help="Memory limit, swap included (e.g. 512m, 16g).",
+)
+@click.option("--pids-limit", type=int, default=None, show_default="competition.yaml, else 1024")
+@click.option(
+    "--gpus",
+    default=None,
+    show_default="competition.yaml, else all",
+    help="all, none or a count; all degrades to none on a host without a GPU.",
+)
+@click.option(
+    "--log-limit", type=SizeType(), default=None, show_default="10m", help="Cap of log.txt; the head and tail are kept."
+)
+@click.option("--force", is_flag=True, help="Empty RUN_DIR/output if an earlier run left files there.")
+@click.option("--quiet", is_flag=True, help="No live progress line.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(
+    engine: str,
+    data_dir: Path,
+    run_dir: Path,
+    submission_dir: Path,
+    image: str | None,
+    time_limit: float | None,
+    cpus: float | None,
+    memory: int | None,
+    pids_limit: int | None,
+    gpus: str | None,
+    log_limit: int | None,
+    force: bool,
+    quiet: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Run a submission; write RUN_DIR/run.json, RUN_DIR/log.txt and RUN_DIR/output/.
+
+    COMMAND (after --) replaces `python solution.py` (bwrap, local) or the image's own
+    command (docker, podman). Exit code: 0 ok; 1 the submission failed (failed, timeout,
+    oom, invalid_output); 3 the engine could not run it (engine_error); 2 bad options.
+    """
+    try:
+        settings = resolve_settings(
+            engine=engine,
+            data_dir=data_dir,
+            run_dir=run_dir,
+            submission_dir=submission_dir,
+            image=image,
+            command=command,
+            time_limit_s=time_limit,
+            cpus=cpus,
+            memory_bytes=memory,
+            pids_limit=pids_limit,
+            gpus=gpus,
+            log_limit_bytes=log_limit,
+        )
+        prepare_run_dir(settings, force)
+    except (ValueError, ConfigError, RunDirNotEmpty) as exc:
+        raise click.UsageError(str(exc)) from None
+
+    live = sys.stderr.isatty() and not quiet
+
+    def progress(line: str) -> None:
+        if live:
+            click.echo("\r" + line + "   ", nl=False, err=True)
+
+    report = run_submission(
+        settings, progress=None if quiet else progress, warn=lambda m: click.secho(m, fg="yellow", err=True)
+    )
+    if live:
+        click.echo(err=True)
+    color = "green" if report.status is Status.OK else "red"
+    click.secho(f"{report.status}: {report.message}", fg=color, err=True)
+    click.echo(f"engine {report.engine}, {report.wall_s or 0:.1f}s; report {settings.run_dir / 'run.json'}", err=True)
+    if report.status is Status.ENGINE_ERROR:
+        sys.exit(EXIT_ENGINE)
+    if report.status is not Status.OK:
+        sys.exit(EXIT_PARTICIPANT)

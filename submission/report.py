@@ -1,0 +1,61 @@
+"""The run report, RUN_DIR/run.json: written for every run, whatever happened."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contracts.names import RUN_REPORT_FILE
+from contracts.status import RUN_REPORT_FIELDS, Status
+
+
+@dataclass
+class RunReport:
+    """What run.json holds: the contract's fields (contracts.status.RUN_REPORT_FIELDS) and a few more.
+
+    `fault` says whose problem a non-ok run is: "participant" or "organizer" (engine_error).
+    `clock` says when the time limit started counting. `limits` and `command` let a person
+    rerun the submission by hand.
+    """
+
+    status: Status
+    message: str
+    exit_code: int | None = None
+    wall_s: float | None = None
+    time_limit_s: float | None = None
+    peak_memory_bytes: int | None = None
+    engine: str | None = None
+    image: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    log_path: str | None = None
+    log_truncated: bool = False
+    execution_provider: str = "unknown"
+    fault: str | None = None
+    clock: str = "starts when the engine starts the submission; image build and pull are not counted"
+    data_dir: str | None = None
+    output_dir: str | None = None
+    command: list[str] = field(default_factory=list)
+    limits: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as a JSON object, the contract's fields first."""
+        document = asdict(self)
+        document["status"] = str(self.status)
+        if self.fault is None and self.status is not Status.OK:
+            document["fault"] = "organizer" if self.status is Status.ENGINE_ERROR else "participant"
+        ordered = {key: document.pop(key) for key in RUN_REPORT_FIELDS}
+        ordered.update(document)
+        return ordered
+
+
+def write_report(run_dir: Path, report: RunReport) -> Path:
+    """Write RUN_DIR/run.json atomically; return its path."""
+    path = run_dir / RUN_REPORT_FILE
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path

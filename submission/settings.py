@@ -1,0 +1,115 @@
+"""What one run needs to know: folders, engine, limits. Limits come from the command line,
+then from the competition.yaml beside the data, then from the DevBattle profile."""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.competition import Competition, competition_beside, load_competition
+from contracts.names import OUTPUT_DIR, TRACKS_FILE
+from submission.logs import DEFAULT_LOG_LIMIT
+
+DEFAULT_COMMAND = ("python", "solution.py")
+ENGINES = ("auto", "docker", "podman", "bwrap", "local")
+# Seconds between SIGTERM and SIGKILL at the time limit.
+GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything `run_submission` needs; built by `resolve_settings`."""
+
+    engine: str
+    data_dir: Path
+    run_dir: Path
+    submission_dir: Path
+    image: str | None
+    command: tuple[str, ...]
+    time_limit_s: float
+    cpus: float
+    memory_bytes: int
+    pids_limit: int
+    gpus: str
+    shm_size_bytes: int
+    log_limit_bytes: int
+    #: False when COMMAND was not given: containers then run the image's own command.
+    command_given: bool = False
+    grace_s: float = GRACE_S
+
+    @property
+    def output_dir(self) -> Path:
+        """RUN_DIR/output, mounted read-write at /output."""
+        return self.run_dir / OUTPUT_DIR
+
+
+def resolve_settings(
+    *,
+    engine: str,
+    data_dir: Path,
+    run_dir: Path,
+    submission_dir: Path,
+    image: str | None = None,
+    command: tuple[str, ...] = (),
+    time_limit_s: float | None = None,
+    cpus: float | None = None,
+    memory_bytes: int | None = None,
+    pids_limit: int | None = None,
+    gpus: str | None = None,
+    shm_size_bytes: int | None = None,
+    log_limit_bytes: int | None = None,
+    grace_s: float = GRACE_S,
+) -> RunSettings:
+    """Fill every unset limit from competition.yaml beside `data_dir`, else the DevBattle profile.
+
+    Raises ConfigError when that competition.yaml is invalid, and ValueError (with the
+    rule) when `data_dir` is not a test folder or a limit is out of range.
+    """
+    data_dir = data_dir.resolve()
+    if not (data_dir / TRACKS_FILE).is_file():
+        raise ValueError(f"--data must be a test folder holding {TRACKS_FILE}, got {data_dir}")
+    competition: Competition = load_competition(competition_beside(data_dir))
+    hardware = competition.hardware
+    settings = RunSettings(
+        engine=engine,
+        data_dir=data_dir,
+        run_dir=run_dir.resolve(),
+        submission_dir=submission_dir.resolve(),
+        image=image,
+        command=command or DEFAULT_COMMAND,
+        time_limit_s=competition.time_limit_s if time_limit_s is None else time_limit_s,
+        cpus=hardware.cpus if cpus is None else cpus,
+        memory_bytes=hardware.memory_bytes if memory_bytes is None else memory_bytes,
+        pids_limit=hardware.pids_limit if pids_limit is None else pids_limit,
+        gpus=hardware.gpus if gpus is None else gpus,
+        shm_size_bytes=hardware.shm_size_bytes if shm_size_bytes is None else shm_size_bytes,
+        log_limit_bytes=DEFAULT_LOG_LIMIT if log_limit_bytes is None else log_limit_bytes,
+        command_given=bool(command),
+        grace_s=grace_s,
+    )
+    _check(settings)
+    return settings
+
+
+def _check(settings: RunSettings) -> None:
+    rules = [
+        (settings.time_limit_s > 0, f"--time-limit must be positive, got {settings.time_limit_s}"),
+        (settings.cpus > 0, f"--cpus must be positive, got {settings.cpus}"),
+        (settings.memory_bytes >= 16 * 1024**2, f"--memory must be at least 16m, got {settings.memory_bytes} bytes"),
+        (settings.pids_limit >= 8, f"--pids-limit must be at least 8, got {settings.pids_limit}"),
+        (settings.log_limit_bytes >= 4096, f"--log-limit must be at least 4k, got {settings.log_limit_bytes} bytes"),
+        (
+            settings.gpus in ("all", "none") or settings.gpus.isdigit(),
+            f"--gpus must be all, none or a number, got {settings.gpus}",
+        ),
+        (settings.submission_dir.is_dir(), f"--submission must be a folder, got {settings.submission_dir}"),
+    ]
+    for holds, message in rules:
+        if not holds:
+            raise ValueError(message)
+
+
+def host_has_gpu() -> bool:
+    """True when an NVIDIA GPU device node exists on this host."""
+    return bool(glob.glob("/dev/nvidia[0-9]*"))

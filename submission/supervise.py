@@ -1,0 +1,156 @@
+"""Starting the submission, keeping its clock, and ending it and everything it started.
+
+The clock starts when the engine's process starts (a container engine's image must
+already be present, so no build or pull is counted). At the limit: SIGTERM to every
+process of the run, SIGKILL after a grace period; after the main process ends, every
+process left in the run's cgroup (daemons, double forks) is killed too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from submission.cgroup import RunCgroup
+from submission.engines import ContainerEngine, Engine, Launch
+from submission.logs import CappedLog
+from submission.settings import RunSettings
+
+POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How the submission's process ended."""
+
+    exit_code: int | None
+    timed_out: bool
+    wall_s: float
+    started_at: str
+    finished_at: str
+    leftover_killed: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def supervise(
+    engine: Engine,
+    launch: Launch,
+    settings: RunSettings,
+    cgroup: RunCgroup | None,
+    log: CappedLog,
+    on_tick: Callable[[float], None] | None = None,
+) -> ProcessResult:
+    """Run `launch` to its end or to the time limit; return how it ended.
+
+    `on_tick(elapsed_s)` is called about once a second (the live progress line).
+    Raises OSError when the engine's program cannot be started at all.
+    """
+    log.write("runner", "command: " + shlex.join(launch.argv))
+    started_at = _now()
+    process = subprocess.Popen(
+        launch.argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=launch.env,
+        cwd=launch.cwd,
+        start_new_session=True,
+        preexec_fn=cgroup.enter if (cgroup and engine.enters_cgroup) else None,  # noqa: PLW1509
+    )
+    started = time.monotonic()
+    assert process.stdout is not None and process.stderr is not None
+    pumps = [
+        threading.Thread(target=log.pump, args=("stdout", process.stdout), daemon=True),
+        threading.Thread(target=log.pump, args=("stderr", process.stderr), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+
+    timed_out = False
+    last_tick = started
+    while process.poll() is None:
+        elapsed = time.monotonic() - started
+        if elapsed >= settings.time_limit_s:
+            timed_out = True
+            log.write("runner", f"time limit of {settings.time_limit_s:g}s reached: SIGTERM to every process")
+            _terminate(engine, launch, process, cgroup, settings.grace_s, log)
+            break
+        if on_tick and time.monotonic() - last_tick >= 1.0:
+            last_tick = time.monotonic()
+            on_tick(elapsed)
+        time.sleep(POLL_S)
+    wall_s = time.monotonic() - started
+    exit_code = process.wait()
+    finished_at = _now()
+
+    leftover = _end_leftovers(engine, launch, process, cgroup, log)
+    for pump in pumps:
+        pump.join(timeout=10)
+    return ProcessResult(
+        exit_code=None if timed_out else exit_code,
+        timed_out=timed_out,
+        wall_s=round(wall_s, 3),
+        started_at=started_at,
+        finished_at=finished_at,
+        leftover_killed=leftover,
+    )
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def _terminate(
+    engine: Engine,
+    launch: Launch,
+    process: subprocess.Popen[bytes],
+    cgroup: RunCgroup | None,
+    grace_s: float,
+    log: CappedLog,
+) -> None:
+    if launch.container:
+        engine.stop(launch.container, "TERM")
+    if cgroup:
+        cgroup.signal_all(signal.SIGTERM)
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    log.write("runner", f"still running {grace_s:g}s after SIGTERM: SIGKILL")
+    if launch.container:
+        engine.stop(launch.container, "KILL")
+    if cgroup:
+        cgroup.kill_all()
+    _signal_group(process, signal.SIGKILL)
+    process.wait()
+
+
+def _end_leftovers(
+    engine: Engine,
+    launch: Launch,
+    process: subprocess.Popen[bytes],
+    cgroup: RunCgroup | None,
+    log: CappedLog,
+) -> int:
+    """Kill whatever the submission left running; return how many processes that was."""
+    _signal_group(process, signal.SIGKILL)
+    if isinstance(engine, ContainerEngine) and launch.container:
+        engine.remove(launch.container)
+    killed = cgroup.kill_all() if cgroup else 0
+    if killed:
+        log.write("runner", f"killed {killed} process(es) the submission left running after it ended")
+    return killed
