@@ -20,7 +20,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-image test lint score models
+.PHONY: help eval venv venv-image test lint score models
 
 #################################################################################
 # Environment                                                                   #
@@ -74,6 +74,16 @@ $(FACE_API_TGZ):
 models: $(STAMP) $(FACE_API_TGZ)
 	$(PY) -m models.export_encoder $(FACE_API_TGZ)
 	$(PY) -m models.export_aggregator
+
+#################################################################################
+# The main job                                                                  #
+#################################################################################
+
+## The whole job: venv, demo data if missing, the baseline in the best sandbox, score, a table
+eval: $(STAMP)
+	@test -f $(DATA)/competition.yaml || $(MAKE) --no-print-directory data DATA=$(DATA)
+	$(PY) -m submission run --engine $(ENGINE) --data $(DATA)/test --out $(RUN_DIR) --force
+	@$(MAKE) --no-print-directory score DATA=$(DATA) RUN_DIR=$(RUN_DIR)
 
 #################################################################################
 # Scoring                                                                       #

@@ -116,9 +116,11 @@ class RunCgroup:
             time.sleep(0.05)
         raise RunnerError(f"processes {self.pids()} of the run survive SIGKILL; check the host")
 
-    def signal_all(self, signum: int) -> None:
-        """Send `signum` to every process in the cgroup."""
+    def signal_all(self, signum: int, spare: int | None = None) -> None:
+        """Send `signum` to every process in the cgroup but `spare` (the engine's own process)."""
         for pid in self.pids():
+            if pid == spare:
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 

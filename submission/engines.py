@@ -193,10 +193,10 @@ class ContainerEngine(Engine):
     def unavailable(self, settings: RunSettings) -> str | None:
         if shutil.which(self.base[0]) is None:
             return f"{self.name} is not installed; install it (`apt-get install {self.name}`) or use --engine bwrap"
-        if not settings.image:
-            return f"--engine {self.name} runs an image: give one with --image (build it with `make build`)"
         if self.name == "docker" and not docker_engine_reachable():
             return "no docker engine is reachable (the docker CLI is only a client here); use --engine podman or bwrap"
+        if not settings.image:
+            return f"--engine {self.name} runs an image: give one with --image (build it with `make build`)"
         exists = subprocess.run(
             [*self.base, "image", "inspect", settings.image], capture_output=True, text=True, timeout=60
         )

@@ -123,8 +123,11 @@ def _terminate(
     if launch.container:
         engine.stop(launch.container, "TERM")
     if cgroup:
-        cgroup.signal_all(signal.SIGTERM)
-    _signal_group(process, signal.SIGTERM)
+        # The engine's own process (bwrap) is spared: the submission gets the grace period,
+        # not a sandbox torn down under it.
+        cgroup.signal_all(signal.SIGTERM, spare=process.pid)
+    else:
+        _signal_group(process, signal.SIGTERM)
     try:
         process.wait(timeout=grace_s)
         return

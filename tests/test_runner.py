@@ -1,0 +1,351 @@
+"""The runner against misbehaving submissions, for real under bubblewrap and podman.
+
+Each fixture in tests/fixtures/submissions does one wrong thing; each test asserts the
+status and message the participant sees, the run report, and what is left on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from face_tracks import write_test_folder
+from podman_image import ensure_image
+
+from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
+from contracts.status import RUN_REPORT_FIELDS
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
+CGROUPS = Path("/sys/fs/cgroup/pids/mcs-runner")
+ENGINES = ["bwrap", "podman"]
+
+
+@dataclass
+class Run:
+    """A finished `python -m submission run`: its exit code, terminal output, report and folder."""
+
+    exit_code: int
+    stderr: str
+    report: dict
+    run_dir: Path
+
+    @property
+    def log(self) -> str:
+        return (self.run_dir / LOG_FILE).read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset root with test/ (5 face tracks) and a secret gt/ beside it."""
+    root = tmp_path_factory.mktemp("dataset")
+    write_test_folder(root / "test", n_tracks=5)
+    (root / "gt").mkdir()
+    (root / "gt" / "references.npz").write_text("SECRET GROUND TRUTH")
+    return root
+
+
+@pytest.fixture(scope="module")
+def podman_image() -> str:
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (.ci/run installs it)")
+    return ensure_image()
+
+
+@pytest.fixture
+def runner(dataset: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
+    """Return a function that runs fixture NAME under ENGINE and returns a `Run`."""
+
+    def run(engine: str, name: str, *options: str, args: tuple[str, ...] = ()) -> Run:
+        run_dir = tmp_path / f"run-{engine}-{name}"
+        command = [sys.executable, "-m", "submission", "run", "--engine", engine, "--quiet"]
+        command += ["--data", str(dataset / "test"), "--out", str(run_dir), *options]
+        if engine == "podman":
+            command += [
+                "--image",
+                request.getfixturevalue("podman_image"),
+                "--",
+                "python",
+                f"/fixtures/{name}/solution.py",
+            ]
+        else:
+            command += ["--submission", str(FIXTURES / name), "--", "python", "solution.py"]
+        command += list(args)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT)
+        report = json.loads((run_dir / RUN_REPORT_FILE).read_text())
+        return Run(done.returncode, done.stderr, report, run_dir)
+
+    yield run
+    # Nothing of any run may be left: no cgroup, no container.
+    assert not list(CGROUPS.glob("run-*")) if CGROUPS.exists() else True
+    if shutil.which("podman"):
+        names = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
+        assert "mcs-run-" not in names
+
+
+def _processes_running(marker: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text and "pytest" not in text:
+            found.append(text)
+    return found
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_good_submission_is_ok_with_a_full_report(runner, engine: str) -> None:
+    run = runner(engine, "good")
+    assert run.exit_code == 0, run.stderr
+    assert run.report["status"] == "ok"
+    assert set(RUN_REPORT_FIELDS) <= set(run.report)
+    assert run.report["engine"] == engine and run.report["exit_code"] == 0
+    assert (
+        run.report["message"] == f"the submission wrote 5 descriptors of dimension 128 in {run.report['wall_s']:.1f}s"
+    )
+    assert run.report["peak_memory_bytes"] > 0
+    assert "wrote 5 descriptors" in run.log
+    with np.load(run.run_dir / OUTPUT_DIR / DESCRIPTORS_FILE) as written:
+        assert written["descriptor"].shape == (5, 128)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_never_ending_submission_that_ignores_sigterm_is_killed_at_the_limit(runner, engine: str) -> None:
+    started = time.monotonic()
+    run = runner(engine, "never_ends", "--time-limit", "2")
+    assert run.exit_code == 1
+    assert run.report["status"] == "timeout"
+    assert run.report["message"].startswith("the submission did not finish within the time limit of 2s")
+    assert run.report["exit_code"] is None
+    # Killed at the limit plus the SIGTERM grace (5 s), not later.
+    assert 2 <= run.report["wall_s"] < 2 + 5 + 2
+    assert "SIGTERM ignored" in run.log and "SIGKILL" in run.log, run.log
+    assert time.monotonic() - started < 60
+    assert not _processes_running("never_ends")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_network_and_no_host_loopback(runner, engine: str) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    accepted = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        run = runner(engine, "network", args=(str(listener.getsockname()[1]),))
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert "reachable: nothing" in run.log
+    assert "no route out" in run.log
+    assert accepted == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ground_truth_and_host_files_are_not_readable(runner, engine: str, dataset: Path, tmp_path: Path) -> None:
+    other_run = tmp_path / "other-run"
+    other_run.mkdir()
+    (other_run / "score.json").write_text("{}")
+    run = runner(engine, "reads_host", args=(str(dataset / "gt" / "references.npz"), str(dataset), str(other_run)))
+    assert "read: nothing" in run.log, run.log
+    assert run.report["status"] == "invalid_output"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_data_submission_and_system_folders_are_read_only(runner, engine: str, dataset: Path) -> None:
+    before = (dataset / "test" / "tracks.csv").read_bytes()
+    run = runner(engine, "writes_outside")
+    assert "wrote: nothing" in run.log, run.log
+    assert (dataset / "test" / "tracks.csv").read_bytes() == before
+    assert not (dataset / "test" / "planted.txt").exists()
+    assert not (FIXTURES / "writes_outside" / "planted.txt").exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fork_bomb_hits_the_pids_limit_and_the_machine_stays_usable(runner, engine: str) -> None:
+    run = runner(engine, "fork_bomb", "--pids-limit", "64")
+    assert run.report["status"] == "failed"
+    assert run.report["exit_code"] == 4
+    assert "forks failed" in run.log
+    assert subprocess.run(["true"]).returncode == 0
+    assert not _processes_running("fork_bomb")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_allocating_4_gb_under_512_mb_is_oom(runner, engine: str) -> None:
+    run = runner(engine, "eats_memory", "--memory", "512m")
+    assert run.exit_code == 1
+    assert run.report["status"] == "oom"
+    assert run.report["message"].startswith("the submission ran out of memory: the kernel killed")
+    assert "at the 512.0 MiB limit" in run.report["message"]
+    assert "allocated 4 GB" not in run.log
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_printing_200_mb_is_capped_with_head_and_tail(runner, engine: str) -> None:
+    run = runner(engine, "prints_flood", "--log-limit", "1m")
+    log_size = (run.run_dir / LOG_FILE).stat().st_size
+    assert log_size <= 1024**2 + 8192
+    assert run.report["log_truncated"] is True
+    assert "bytes of log dropped here: the log is capped" in run.log
+    assert "the last line" in run.log and "command: " in run.log
+    assert run.report["status"] == "failed" and run.report["exit_code"] == 5
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_non_zero_exit_is_failed_with_the_stderr_tail(runner, engine: str) -> None:
+    run = runner(engine, "exits_3")
+    assert run.exit_code == 1
+    assert run.report["status"] == "failed"
+    assert run.report["exit_code"] == 3
+    assert run.report["message"] == (
+        "the submission exited with code 3; last stderr lines: RuntimeError: the model file is corrupt"
+    )
+    assert run.report["fault"] == "participant"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nan_descriptors_are_invalid_output(runner, engine: str) -> None:
+    run = runner(engine, "writes_nan")
+    assert run.report["status"] == "invalid_output"
+    assert "descriptor has NaN or inf in 2 row(s) (track ids 1000, 1001)" in run.report["message"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_symlink_output_is_refused_without_reading_its_target(runner, engine: str, dataset: Path) -> None:
+    run = runner(engine, "symlink_output", args=(str(dataset / "gt" / "references.npz"),))
+    assert run.report["status"] == "invalid_output"
+    assert "descriptors.npz is a symbolic link; write the file itself, not a link" in run.report["message"]
+    assert "SECRET" not in run.log + json.dumps(run.report)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_daemon_left_behind_does_not_survive_the_run(runner, engine: str) -> None:
+    run = runner(engine, "leaves_daemon")
+    assert "daemon started" in run.log
+    time.sleep(5)  # the daemon would write its marker 4 s after it started
+    assert not (run.run_dir / OUTPUT_DIR / "daemon-was-here").exists()
+    assert not _processes_running("leaves_daemon")
+
+
+def test_missing_engine_is_an_engine_error_with_the_fix(runner) -> None:
+    run = runner("docker", "good")
+    assert run.exit_code == 3
+    assert run.report["status"] == "engine_error"
+    assert run.report["fault"] == "organizer"
+    assert (
+        "no docker engine is reachable" in run.report["message"] or "docker is not installed" in run.report["message"]
+    )
+
+
+def test_absent_image_is_an_engine_error_naming_make_build(dataset: Path, tmp_path: Path) -> None:
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (.ci/run installs it)")
+    command = [sys.executable, "-m", "submission", "run", "--engine", "podman", "--image", "localhost/absent:none"]
+    done = subprocess.run(
+        [*command, "--data", str(dataset / "test"), "--out", str(tmp_path / "run")], capture_output=True, text=True
+    )
+    report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert done.returncode == 3
+    assert report["message"] == "image localhost/absent:none is not present in podman; build it first with `make build`"
+
+
+def test_ground_truth_inside_the_submission_folder_is_hidden(tmp_path: Path) -> None:
+    """The default submission folder is the project root, where data/ lives: gt must stay out of reach."""
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "reads_host", project)
+    write_test_folder(project / "data" / "demo" / "test", n_tracks=2)
+    (project / "data" / "demo" / "gt").mkdir()
+    (project / "data" / "demo" / "gt" / "references.npz").write_text("SECRET")
+    command = [sys.executable, "-m", "submission", "run", "--engine", "bwrap", "--quiet", "--submission", str(project)]
+    command += ["--data", str(project / "data" / "demo" / "test"), "--out", str(project / "out")]
+    command += ["--", "python", "solution.py", "/submission/data", "/submission/out"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    log = (project / "out" / LOG_FILE).read_text()
+    assert "read: nothing" in log, done.stderr + log
+
+
+def test_a_used_run_folder_is_refused_unless_forced(runner, dataset: Path, tmp_path: Path) -> None:
+    runner("bwrap", "good")
+    command = [sys.executable, "-m", "submission", "run", "--engine", "bwrap", "--data", str(dataset / "test")]
+    command += ["--out", str(tmp_path / "run-bwrap-good"), "--submission", str(FIXTURES / "good")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "holds files of an earlier run; pass --force to empty it or choose another --out" in done.stderr
+    forced = subprocess.run([*command, "--force", "--quiet"], capture_output=True, text=True, cwd=ROOT)
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_limits_come_from_the_competition_file_beside_the_data(tmp_path: Path) -> None:
+    root = tmp_path / "dataset"
+    write_test_folder(root / "test", n_tracks=2)
+    (root / "competition.yaml").write_text("time_limit_s: 1.5\nhardware:\n  memory: 300m\n  pids_limit: 77\n")
+    command = [sys.executable, "-m", "submission", "run", "--engine", "bwrap", "--quiet", "--data", str(root / "test")]
+    command += [
+        "--out",
+        str(tmp_path / "run"),
+        "--submission",
+        str(FIXTURES / "never_ends"),
+        "--",
+        "python",
+        "solution.py",
+    ]
+    subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert report["status"] == "timeout"
+    assert report["time_limit_s"] == 1.5
+    assert report["limits"]["memory"] == "300.0 MiB" and report["limits"]["pids"] == 77
+
+
+def test_local_engine_warns_that_nothing_is_isolated(runner) -> None:
+    run = runner("local", "good")
+    assert run.report["status"] == "ok"
+    assert "runs the submission on the host with NO isolation" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--time-limit", "0"], "--time-limit must be positive, got 0.0"),
+        (["--memory", "lots"], "size must look like 512m, 16g or 4096"),
+        (["--gpus", "some"], "--gpus must be all, none or a number, got some"),
+    ],
+)
+def test_bad_options_are_one_usage_line(dataset: Path, tmp_path: Path, options: list[str], message: str) -> None:
+    command = [sys.executable, "-m", "submission", "run", "--data", str(dataset / "test"), "--out", str(tmp_path / "r")]
+    done = subprocess.run([*command, *options], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_data_must_be_a_test_folder(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "submission", "run", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert f"--data must be a test folder holding tracks.csv, got {tmp_path}" in done.stderr
+    assert os.path.exists(tmp_path)
