@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -9,7 +10,8 @@ import click
 from contracts.competition import load_competition
 from contracts.descriptors import read_descriptors
 from contracts.errors import ChallengeError
-from contracts.names import PUBLIC, SUBSETS
+from contracts.names import OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SUBSETS
+from contracts.status import Status
 from evaluate.groundtruth import load_groundtruth
 from evaluate.reports import format_table, write_reports
 from evaluate.scoring import score_submission
@@ -39,6 +41,7 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
     input is one `Error:` line and exit code 2.
     """
     subsets = (PUBLIC,) if public_only else SUBSETS
+    _refuse_unfinished_run(descriptors)
     try:
         metric = load_competition(config).metric
         truth = load_groundtruth(gt_dir)
@@ -52,3 +55,19 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
     except OSError as exc:
         raise ScoreInputError(f"the reports must go to a writable folder, {run_dir} is not: {exc.strerror}") from None
     click.echo(format_table(scores))
+
+
+def _refuse_unfinished_run(descriptors: Path) -> None:
+    """Refuse the output of a run whose run.json (RUN_DIR/run.json beside RUN_DIR/output/) says it did not end ok."""
+    if descriptors.parent.name != OUTPUT_DIR:
+        return
+    report_path = descriptors.parent.parent / RUN_REPORT_FILE
+    try:
+        status = json.loads(report_path.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return
+    if status != Status.OK:
+        raise ScoreInputError(
+            f"{report_path} says the run ended with status {status}: the output of a run that did not end ok "
+            "is never scored"
+        )

@@ -275,3 +275,17 @@ def test_module_entry_point_exit_codes(setup, project_root):
     bad = subprocess.run([*command, "--descriptors", str(setup.gt)], capture_output=True, text=True, env=env)
     assert bad.returncode == 2
     assert bad.stderr == "Error: gt is not a regular file; write a plain .npz file\n"
+
+
+@pytest.mark.parametrize(("status", "scored"), [("ok", True), ("timeout", False), ("invalid_output", False)])
+def test_output_of_a_run_that_did_not_end_ok_is_never_scored(setup, tmp_path, status, scored):
+    run_dir = tmp_path / "finished-run"
+    (run_dir / "output").mkdir(parents=True)
+    setup.descriptors = setup.case.write_descriptors(run_dir / "output" / DESCRIPTORS_FILE)
+    (run_dir / "run.json").write_text(json.dumps({"status": status}))
+    result = setup.score()
+    if scored:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2
+        assert f"says the run ended with status {status}: the output of a run that did not end ok" in result.output
