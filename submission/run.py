@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from contracts.descriptors import read_descriptors
 from contracts.errors import ChallengeError, InvalidOutputError
@@ -119,7 +121,10 @@ def _run(
                 )
 
         try:
-            result = supervise(engine, launch, settings, cgroup, log, tick)
+            # conmon (podman) leaves files such as "oom" in its working folder: give it a scratch one.
+            with tempfile.TemporaryDirectory(prefix="mcs-engine-") as scratch:
+                workdir = launch.cwd or Path(scratch)
+                result = supervise(engine, dataclasses.replace(launch, cwd=workdir), settings, cgroup, log, tick)
         except OSError as exc:
             report.message = f"the {engine.name} engine could not start: {exc}"
             log.write("runner", report.message)
