@@ -14,13 +14,21 @@ SEED ?= 0
 PYTEST_ARGS ?=
 # the npm package whose weights models/encoder.onnx is converted from (make models)
 FACE_API_VERSION ?= 1.7.15
+# the submission image (make build, run, wheels): docker where an engine answers, else podman;
+# BASE=cuda is the Dockerfile's Ubuntu 18.04 CUDA base, BASE=local the debootstrapped Debian one
+IMAGE ?= localhost/mcs-submission:latest
+CONTAINER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+BASE ?= $(if $(filter docker,$(CONTAINER)),cuda,local)
+# the submission archive a participant uploads (make pack)
+PACK ?= build/submission.zip
+GITLAB_CI_LOCAL_VERSION ?= 4.73.0
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score models
+.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data bench bench-gpu
 
 #################################################################################
 # Environment                                                                   #
@@ -54,11 +62,12 @@ venv-image: $(IMAGE_STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## Lint: ruff and mypy
+## Lint: ruff, mypy and hadolint (Dockerfile, warning level)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts evaluate submission models solution.py
+	$(BIN)/mypy contracts evaluate submission models ci bench solution.py
+	$(BIN)/hadolint --failure-threshold warning Dockerfile
 
 #################################################################################
 # Models (the generated files are committed; only a rebuild needs npm)          #
@@ -74,6 +83,106 @@ $(FACE_API_TGZ):
 models: $(STAMP) $(FACE_API_TGZ)
 	$(PY) -m models.export_encoder $(FACE_API_TGZ)
 	$(PY) -m models.export_aggregator
+
+#################################################################################
+# The submission image                                                          #
+#################################################################################
+
+PODMAN := podman --runtime runc --cgroup-manager cgroupfs
+CONTAINER_CMD = $(if $(filter podman,$(CONTAINER)),$(PODMAN),$(CONTAINER))
+ifeq ($(BASE),local)
+BASE_IMAGE ?= localhost/mcs-base:bookworm
+BASE_PYTHON ?= python3
+WHEEL_PYTHON ?= 3.11
+else
+# empty: the Dockerfile's own default (NVIDIA's CUDA 11.8 image for Ubuntu 18.04)
+BASE_IMAGE ?=
+BASE_PYTHON ?= python3.8
+WHEEL_PYTHON ?= 3.8
+endif
+WHEELHOUSE := wheels/cp$(subst .,,$(WHEEL_PYTHON))
+# the last pip for Python 3.8; bionic's own pip 9 cannot install manylinux2014 wheels
+IMAGE_PIP ?= 25.0.1
+# what the image is made of, in a label, so a test can tell whether the image is up to date
+CONTEXT_HASH = $(shell cat Dockerfile images/entrypoint.sh requirements/image.txt solution.py models/*.onnx \
+	| sha256sum | cut -c1-16)-$(BASE)
+
+$(WHEELHOUSE)/.complete: requirements/image.txt | $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(PY) -m pip download --quiet --only-binary=:all: --implementation cp --python-version $(WHEEL_PYTHON) \
+		--platform manylinux2014_x86_64 --dest $(WHEELHOUSE) -r requirements/image.txt pip==$(IMAGE_PIP)
+	touch $@
+
+_context-hash:
+	@echo $(CONTEXT_HASH)
+
+## Download the image's wheels for Python WHEEL_PYTHON into wheels/ (the build installs them offline)
+wheels: $(WHEELHOUSE)/.complete
+
+_base:
+ifeq ($(BASE),local)
+	images/make-base-image.sh $(BASE_IMAGE)
+endif
+
+## Build IMAGE from the Dockerfile with CONTAINER; BASE=local: on the Debian base, with no network at all
+build: wheels _base
+	$(CONTAINER_CMD) build $(if $(filter local,$(BASE)),--network none) \
+		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg PYTHON=$(BASE_PYTHON) \
+		--build-arg WHEELHOUSE=$(WHEELHOUSE) --label mcs.context-hash=$(CONTEXT_HASH) --tag $(IMAGE) .
+
+## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any) into RUN_DIR
+run: $(STAMP)
+	@test -f $(DATA)/competition.yaml || $(MAKE) --no-print-directory data DATA=$(DATA)
+	$(PY) -m submission run --engine $(CONTAINER) --image $(IMAGE) --data $(DATA)/test --out $(RUN_DIR) --force
+
+PACK_FILES := solution.py models/encoder.onnx models/aggregator.onnx models/manifest.json models/NOTICE \
+	Dockerfile .dockerignore images/entrypoint.sh requirements/image.txt
+
+## Write PACK, the archive a participant uploads (solution, models, Dockerfile); never overwrites one
+pack:
+	$(if $(wildcard $(PACK)),$(error $(PACK) already exists: move it away or name another one with PACK=...))
+	mkdir -p $(dir $(PACK))
+	tar --create --gzip --file $(PACK) $(PACK_FILES)
+	@echo "wrote $(PACK): $(PACK_FILES)"
+
+#################################################################################
+# The GitLab pipeline, locally                                                  #
+#################################################################################
+
+GITLAB_CI_LOCAL := build/node/node_modules/.bin/gitlab-ci-local
+# the test stage of `make ci-local`; tests/test_pipeline.py runs an even smaller subset
+CI_LOCAL_TEST_ARGS ?= -m "not slow"
+
+$(GITLAB_CI_LOCAL):
+	npm install --prefix build/node --no-audit --no-fund --silent gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
+
+## Run the merge-request pipeline here with gitlab-ci-local: shell executor, bwrap, CPU, DATA
+ci-local: $(STAMP) $(GITLAB_CI_LOCAL)
+	$(if $(shell git remote get-url origin 2>/dev/null),,$(error gitlab-ci-local needs a git remote named origin \
+		(any URL): git remote add origin https://gitlab.example.org/team/solution.git))
+	@test -f $(DATA)/competition.yaml || $(MAKE) --no-print-directory data DATA=$(DATA)
+	$(GITLAB_CI_LOCAL) --concurrency 1 --ignore-predefined-vars CI_PIPELINE_SOURCE \
+		--variable CI_PIPELINE_SOURCE=merge_request_event \
+		--variable SUBMISSION_ENGINE=bwrap --variable ORGANIZER_TOOLS=$(CURDIR) \
+		--variable CHALLENGE_TEST=$(abspath $(DATA))/test --variable CHALLENGE_GT=$(abspath $(DATA))/gt \
+		--variable CHALLENGE_CONFIG=$(abspath $(DATA))/competition.yaml \
+		--variable SCORES_DIR=$(abspath build/ci-local/scores) --variable 'PIPELINE_TEST_ARGS=$(CI_LOCAL_TEST_ARGS)'
+
+#################################################################################
+# Challenge data                                                                #
+#################################################################################
+
+## Write the synthetic dataset DATA (PRESET, SEED); kept when DATA/competition.yaml exists unless FORCE=1
+data: $(STAMP)
+	@if [ -f $(DATA)/competition.yaml ] && [ "$(FORCE)" != 1 ]; then \
+		echo "$(DATA) exists: kept (make data FORCE=1 rewrites it)"; \
+	else \
+		$(PY) -m evaluate make-data --preset $(PRESET) --seed $(SEED) --out $(DATA) --force; \
+	fi
+
+## Check DATA against the data contract: every problem with its fix (how organizers bring real data)
+check-data: $(STAMP)
+	$(PY) -m evaluate check-data $(DATA)
 
 #################################################################################
 # The main job                                                                  #
@@ -94,6 +203,18 @@ score: $(STAMP)
 	$(PY) -m evaluate score --descriptors $(RUN_DIR)/output/descriptors.npz --gt $(DATA)/gt --out $(RUN_DIR) --config $(DATA)/competition.yaml
 
 #################################################################################
+# Benchmarks                                                                    #
+#################################################################################
+
+## Scorer, pipeline and sandbox beside their baselines: bench/results.json and bench/RESULTS.md (about 6 min)
+bench: $(STAMP)
+	$(PY) -m bench --out bench --data $(DATA)/test
+
+## The same on a GPU host (CUDA, IO binding, fp16): bench/results-gpu.json; stops at once without a GPU
+bench-gpu: $(STAMP)
+	$(PY) -m bench --gpu --out bench --data $(DATA)/test
+
+#################################################################################
 # Help                                                                          #
 #################################################################################
 
@@ -104,3 +225,4 @@ help:
 	@echo
 	@echo "Settings (make TARGET NAME=value):"
 	@echo "  DATA=$(DATA)  RUN_DIR=$(RUN_DIR)  ENGINE=$(ENGINE)  PRESET=$(PRESET)  SEED=$(SEED)  VENV=$(VENV)"
+	@echo "  IMAGE=$(IMAGE)  CONTAINER=$(CONTAINER)  BASE=$(BASE)  WHEEL_PYTHON=$(WHEEL_PYTHON)  PACK=$(PACK)"

@@ -2,6 +2,7 @@
 
 import click
 
+from evaluate.cli_leaderboard import leaderboard
 from evaluate.cli_score import score
 
 
@@ -11,3 +12,4 @@ def main() -> None:
 
 
 main.add_command(score)
+main.add_command(leaderboard)

@@ -1,0 +1,5 @@
+"""Entry point of `python -m ci`."""
+
+from ci.cli import main
+
+main()

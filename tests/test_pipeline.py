@@ -1,0 +1,162 @@
+"""The merge-request pipeline (.gitlab-ci.yml) run for real by gitlab-ci-local on a copy of this checkout.
+
+Shell executor, bwrap engine, CPU, a small dataset outside the checkout. The nested
+pipeline's test stage runs one quick test file, and MCS_NESTED_PIPELINE makes this module
+skip itself there, so the suite never runs the pipeline that runs the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from contracts.names import PRIVATE, PUBLIC, SCORE_FILE
+from tests.challenge_data import write_challenge
+
+ROOT = Path(__file__).resolve().parent.parent
+GITLAB_CI_LOCAL = ROOT / "build" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
+MR_JOBS = {"tests", "infer", "score:public", "score:private", "mr-note"}
+NESTED = "MCS_NESTED_PIPELINE"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.bwrap,
+    pytest.mark.skipif(os.environ.get(NESTED) == "1", reason="inside the pipeline this test runs"),
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap"),
+]
+
+
+@dataclass
+class Pipeline:
+    """One finished gitlab-ci-local run: its console output, checkout, state folder and score store."""
+
+    returncode: int
+    console: str
+    checkout: Path
+    scores: Path
+
+    @property
+    def state(self) -> Path:
+        return self.checkout / ".gitlab-ci-local"
+
+    def participant_readable(self) -> dict[Path, str]:
+        """Every job log and artifact (what a team member can open in GitLab), and the console."""
+        files = [p for d in ("output", "artifacts") for p in (self.state / d).rglob("*") if p.is_file()]
+        texts = {p: p.read_bytes().decode("utf-8", "replace") for p in files}
+        texts[Path("console")] = self.console
+        return texts
+
+
+def _copy_checkout(destination: Path) -> None:
+    """Copy the tracked and untracked, not ignored files (what a push would carry) into a fresh git repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = ROOT / os.fsdecode(name)
+        if source.is_file():
+            target = destination / os.fsdecode(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    # The test stage runs `make test` in the checkout: lend it the project's environment.
+    (destination / ".venv").symlink_to(ROOT / ".venv")
+    git = ["git", "-c", "user.name=pipeline-test", "-c", "user.email=pipeline-test@example.org"]
+    subprocess.run([*git, "init", "--quiet", "--initial-branch", "feature"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "--all"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "--quiet", "--message", "submission"], cwd=destination, check=True)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """Run the merge-request pipeline once for the whole module."""
+    if not GITLAB_CI_LOCAL.exists():
+        subprocess.run(["make", "-C", str(ROOT), str(GITLAB_CI_LOCAL.relative_to(ROOT))], check=True)
+    base = tmp_path_factory.mktemp("pipeline")
+    data = write_challenge(base / "data")
+    checkout = base / "team-a"
+    _copy_checkout(checkout)
+    subprocess.run(
+        ["git", "remote", "add", "origin", "https://gitlab.example.org/team-a/solution.git"], cwd=checkout, check=True
+    )
+    scores = base / "scores"
+    variables = {
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "SUBMISSION_ENGINE": "bwrap",
+        "ORGANIZER_TOOLS": str(ROOT),
+        "CHALLENGE_TEST": str(data / "test"),
+        "CHALLENGE_GT": str(data / "gt"),
+        "CHALLENGE_CONFIG": str(data / "competition.yaml"),
+        "SCORES_DIR": str(scores),
+        "PIPELINE_TEST_ARGS": "tests/test_leaderboard.py",
+        NESTED: "1",
+    }
+    argv = [str(GITLAB_CI_LOCAL), "--concurrency", "1", "--no-color", "--ignore-predefined-vars", "CI_PIPELINE_SOURCE"]
+    for key, value in variables.items():
+        argv += ["--variable", f"{key}={value}"]
+    done = subprocess.run(argv, cwd=checkout, capture_output=True, text=True, timeout=900)
+    return Pipeline(done.returncode, done.stdout + done.stderr, checkout, scores)
+
+
+def _stored_score(pipeline: Pipeline) -> dict:
+    [path] = list(pipeline.scores.rglob(SCORE_FILE))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_every_merge_request_job_passes(pipeline: Pipeline) -> None:
+    assert pipeline.returncode == 0, pipeline.console[-3000:]
+    for job in MR_JOBS:
+        assert any(line.split() == ["PASS", job] for line in pipeline.console.splitlines()), f"{job} did not pass"
+    assert "FAIL" not in pipeline.console
+
+
+def test_leaderboard_job_runs_only_on_the_default_branch(pipeline: Pipeline) -> None:
+    ran = {line.split()[1] for line in pipeline.console.splitlines() if line.startswith(" PASS ")}
+    assert ran == MR_JOBS
+
+
+def test_public_score_reaches_the_dotenv_junit_and_note(pipeline: Pipeline) -> None:
+    public = _stored_score(pipeline)["primary"]["tpr"]
+    [dotenv] = list((pipeline.state / "artifacts").glob("*/.gitlab-ci-reports/dotenv/**/score.env"))
+    assert f"PUBLIC_SCORE={public:.6f}" in dotenv.read_text(encoding="utf-8").splitlines()
+    [junit] = list((pipeline.state / "artifacts").rglob("junit.xml"))
+    assert f"= {public:.4f}" in junit.read_text(encoding="utf-8")
+    note_log = (pipeline.state / "output" / "mr-note.log").read_text(encoding="utf-8")
+    assert "MR_NOTE_TOKEN is not set" in note_log
+    assert f"Public score: TPR@FPR=1e-06 = {public:.4f}" in note_log
+
+
+def test_private_score_is_kept_on_the_runner_host_only(pipeline: Pipeline) -> None:
+    stored = _stored_score(pipeline)
+    assert set(stored["subsets"]) == {PUBLIC, PRIVATE}
+    public_texts = set()
+    for point in stored["subsets"][PUBLIC]["points"]:
+        public_texts |= {f"{point['tpr']:.4f}", f"{point['tpr']:.6f}"}
+    secrets = set()
+    private = stored["subsets"][PRIVATE]
+    for value in [p["tpr"] for p in private["points"]] + [private["mean_positive_distance"]]:
+        secrets |= {f"{value:.4f}", f"{value:.6f}"}
+    secrets -= public_texts
+    assert secrets, "the test data must give the private subset numbers of its own"
+    [table] = list(pipeline.scores.rglob("table.txt"))
+    assert any(s in table.read_text(encoding="utf-8") for s in secrets), "the scorer's table must show them"
+    for path, text in pipeline.participant_readable().items():
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path} shows the private score {leaked}"
+        assert f'"{PRIVATE}"' not in text, f"{path} holds a private section"
+
+
+def test_ci_local_needs_an_origin_remote(tmp_path: Path) -> None:
+    checkout = tmp_path / "no-remote"
+    _copy_checkout(checkout)
+    done = subprocess.run(["make", "ci-local"], cwd=checkout, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "gitlab-ci-local needs a git remote named origin" in done.stderr
