@@ -125,7 +125,7 @@ class BwrapEngine(Engine):
             for device in sorted(glob.glob("/dev/nvidia*")):
                 argv += ["--dev-bind", device, device]
         env = _environment(CONTAINER_DATA, CONTAINER_OUTPUT)
-        env.update(HOME="/tmp", PATH=f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin")
+        env.update(HOME="/tmp", PATH=f"{Path(os.path.realpath(sys.prefix)) / 'bin'}:/usr/local/bin:/usr/bin:/bin")
         argv += ["--chdir", CONTAINER_SUBMISSION, "--clearenv"]
         for key, value in env.items():
             argv += ["--setenv", key, value]
