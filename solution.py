@@ -196,16 +196,22 @@ def load_model(
 # --- the pipeline -----------------------------------------------------------------------------
 
 
-def decoded_batches(paths: list[Path], batch_size: int, workers: int) -> Iterator[np.ndarray]:
+def decoded_batches(
+    paths: list[Path], batch_size: int, workers: int, decode_seconds: list[float]
+) -> Iterator[np.ndarray]:
     """Yield uint8 [n, 112, 112, 3] batches of `paths` in order, decoded by a thread pool.
 
     At most BATCHES_AHEAD batches are decoding or waiting at once, so memory stays bounded
-    while the encoder works on the current one. Raises BadInput from the first bad image.
+    while the encoder works on the current one. Appends each batch's decoding time to
+    `decode_seconds`. Raises BadInput from the first bad image.
     """
     starts = range(0, len(paths), batch_size)
 
     def decode_batch(start: int) -> np.ndarray:
-        return np.stack([decode_image(p) for p in paths[start : start + batch_size]])
+        began = time.monotonic()
+        batch = np.stack([decode_image(p) for p in paths[start : start + batch_size]])
+        decode_seconds.append(time.monotonic() - began)  # list.append is atomic across threads
+        return batch
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         pending: collections.deque[concurrent.futures.Future[np.ndarray]] = collections.deque()
@@ -268,12 +274,16 @@ def encode_images(
     progress: Progress,
     timings: dict[str, float],
 ) -> np.ndarray:
-    """Return the float32 [len(paths), D] descriptors of every image, in order."""
+    """Return the float32 [len(paths), D] descriptors of every image, in order.
+
+    Adds decode_s and waiting_for_decode_s (time the encoder sat idle) to `timings`.
+    """
     input_name = encoder.get_inputs()[0].name
     descriptors: list[np.ndarray] = []
     done = 0
     waited = 0.0
-    batches = decoded_batches(paths, batch_size, workers)
+    decode_seconds: list[float] = []
+    batches = decoded_batches(paths, batch_size, workers, decode_seconds)
     while True:
         started = time.monotonic()
         batch = next(batches, None)
@@ -283,6 +293,8 @@ def encode_images(
         descriptors.append(encoder.run(None, {input_name: batch})[0])
         done += len(batch)
         progress.update(done)
+    # Summed over the decoding threads, so it may exceed the wall time of the encoding phase.
+    timings["decode_s"] = sum(decode_seconds)
     timings["waiting_for_decode_s"] = waited
     return np.concatenate(descriptors).astype(np.float32, copy=False)
 

@@ -69,8 +69,11 @@ def test_reports_what_ran_and_the_final_progress(test_folder: Path, tmp_path: Pa
     assert report["execution_provider"] == "CPUExecutionProvider"
     assert report["tracks"] == 5 and report["images"] == 50
     assert report["images_per_s"] > 0 and report["timings_s"]["total_s"] > 0
+    assert {"decode_s", "encode_s", "aggregate_s", "total_s"} <= report["timings_s"].keys()
+    assert report["batch_size"] == 128 and report["intra_op_threads"] >= 1
     progress = json.loads((tmp_path / "out" / PROGRESS_FILE).read_text())
     assert progress["tracks_done"] == progress["tracks_total"] == 5
+    assert progress["images_done"] == 50 and progress["images_per_s"] > 0 and progress["elapsed_s"] > 0
     assert "CUDAExecutionProvider is not usable here; running on CPUExecutionProvider" in done.stderr
     assert "tracks 5/5" in done.stderr
 
