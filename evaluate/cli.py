@@ -2,6 +2,7 @@
 
 import click
 
+from evaluate.cli_data import check_data, make_data
 from evaluate.cli_leaderboard import leaderboard
 from evaluate.cli_score import score
 
@@ -13,3 +14,5 @@ def main() -> None:
 
 main.add_command(score)
 main.add_command(leaderboard)
+main.add_command(make_data)
+main.add_command(check_data)

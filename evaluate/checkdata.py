@@ -1,0 +1,394 @@
+"""Check a dataset folder against the data contract and report every problem at once.
+
+This is how organizers bring real data (see README, "Challenge data"): lay it out as
+DESIGN.md says, run ``python -m evaluate check-data DIR``, fix what it lists. Each
+finding names the file, the problem and the fix; nothing stops at the first problem.
+"""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from contracts.competition import load_competition
+from contracts.errors import ConfigError
+from contracts.names import (
+    COMPETITION_FILE,
+    DESCRIPTOR_KEY,
+    FRAMES_PER_TRACK,
+    GT_DIR,
+    IMAGE_SIZE,
+    LABEL_COLUMNS,
+    PERSON_ID_KEY,
+    REFERENCES_FILE,
+    SUBSETS,
+    TEST_DIR,
+    TEST_LABELS_FILE,
+    TRACK_COLUMNS,
+    TRACK_ID_KEY,
+    TRACKS_FILE,
+    TRAIN_DESCRIPTORS_FILE,
+    TRAIN_DIR,
+    TRAIN_TRACK_COLUMNS,
+)
+
+_TRACK, _FRAME, _PATH = TRACK_COLUMNS
+_PERSON, _SUBSET = LABEL_COLUMNS[1], LABEL_COLUMNS[2]
+_SHOWN = 5
+IMAGE_FORMAT = "JPEG"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: the file it is in (relative to the dataset), what is wrong, and how to fix it."""
+
+    file: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        """Return ``file: problem; fix: ...`` on one line."""
+        return f"{self.file}: {self.problem}; fix: {self.fix}"
+
+
+@dataclass
+class Report:
+    """The findings and, for the summary, what was counted on the way."""
+
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    negatives: dict[str, int] = field(default_factory=dict)
+    fpr: tuple[float, ...] = ()
+
+    def add(self, file: str, problem: str, fix: str) -> None:
+        """Record one finding."""
+        self.findings.append(Finding(file, problem, fix))
+
+
+def check_dataset(root: Path, progress: bool = False) -> Report:
+    """Check the dataset at `root` (competition.yaml, test/, train/, gt/) and return every finding.
+
+    An empty `Report.findings` means the dataset follows the contract. Reading every image
+    header is the long step; `progress` shows a bar for it on stderr. Raises
+    NotADirectoryError when `root` is not a folder.
+    """
+    if not root.is_dir():
+        raise NotADirectoryError(f"the dataset must be a folder, got {root}")
+    report = Report()
+    _check_competition(root, report)
+    test = _check_tracks(root, TEST_DIR, TRACK_COLUMNS, report, progress)
+    _check_test_leaks(root, test, report)
+    train = _check_tracks(root, TRAIN_DIR, TRAIN_TRACK_COLUMNS, report, progress)
+    references = _check_references(root, report)
+    dim = None if references is None else references[1].shape[1]
+    _check_train_descriptors(root, train, dim, report)
+    _check_labels(root, test, references, report)
+    return report
+
+
+def _check_competition(root: Path, report: Report) -> None:
+    path = root / COMPETITION_FILE
+    if not path.is_file():
+        report.add(COMPETITION_FILE, "is missing", "write one (name, time_limit_s, hardware, metric): see README")
+        return
+    try:
+        report.fpr = load_competition(path).metric.fpr
+    except ConfigError as exc:
+        for problem in exc.problems:
+            report.add(COMPETITION_FILE, problem, "correct the field (see contracts/competition.py for the keys)")
+
+
+def _check_tracks(
+    root: Path, part: str, columns: tuple[str, ...], report: Report, progress: bool
+) -> pd.DataFrame | None:
+    """Check part/tracks.csv and the images it names; return the table when its columns are usable."""
+    name = f"{part}/{TRACKS_FILE}"
+    table = _read_csv(root / part / TRACKS_FILE, name, columns, report)
+    if table is None:
+        return None
+    bad_ids = [c for c in columns if c != _PATH and not pd.api.types.is_integer_dtype(table[c])]
+    if bad_ids:
+        report.add(name, f"columns {', '.join(bad_ids)} must hold integers in every row", "write integer ids")
+        return None
+    report.counts[f"{part} tracks"] = int(table[_TRACK].nunique())
+    report.counts[f"{part} images"] = len(table)
+    _check_frames(table, name, report)
+    if _PERSON in columns:
+        persons_per_track = table.groupby(_TRACK)[_PERSON].nunique()
+        mixed = persons_per_track.index[persons_per_track > 1].to_numpy()
+        if mixed.size:
+            report.add(name, f"tracks {_few(mixed)} have more than one {_PERSON}", "give each track one person")
+        report.counts[f"{part} persons"] = int(table[_PERSON].nunique())
+    _check_images(root / part, name, table[_PATH].astype(str), report, progress)
+    return table
+
+
+def _read_csv(path: Path, name: str, columns: Iterable[str], report: Report) -> pd.DataFrame | None:
+    if not path.is_file():
+        report.add(name, "is missing", f"write it with the columns {','.join(columns)}")
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        report.add(name, f"cannot be read as CSV: {exc}", "write a comma-separated file with a header row")
+        return None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        report.add(
+            name,
+            f"lacks the columns {', '.join(missing)} (has {', '.join(map(str, table.columns))})",
+            f"write the header {','.join(columns)}",
+        )
+        return None
+    if table.empty:
+        report.add(name, "has no rows", "list at least one track")
+        return None
+    return table
+
+
+def _check_frames(table: pd.DataFrame, name: str, report: Report) -> None:
+    frames = table.groupby(_TRACK)[_FRAME]
+    counts = frames.size()
+    wrong = counts.index[counts != FRAMES_PER_TRACK].to_numpy()
+    if wrong.size:
+        report.add(
+            name,
+            f"{wrong.size} tracks do not have {FRAMES_PER_TRACK} frames (tracks {_few(wrong)}, "
+            f"e.g. {int(counts[wrong[0]])} frames)",
+            f"give every track exactly {FRAMES_PER_TRACK} frames",
+        )
+    expected = set(range(FRAMES_PER_TRACK))
+    numbered = frames.agg(lambda f: set(f.tolist()) == expected)
+    misnumbered = numbered.index[~numbered.to_numpy(dtype=bool)].to_numpy()
+    misnumbered = np.setdiff1d(misnumbered, wrong)
+    if misnumbered.size:
+        report.add(
+            name,
+            f"{misnumbered.size} tracks do not number their frames 0..{FRAMES_PER_TRACK - 1} "
+            f"(tracks {_few(misnumbered)})",
+            f"number the frames of each track 0 to {FRAMES_PER_TRACK - 1} in time order",
+        )
+
+
+def _check_images(folder: Path, name: str, paths: pd.Series, report: Report, progress: bool) -> None:
+    problems: dict[str, list[str]] = {}
+    unsafe = [p for p in paths if PurePosixPath(p).is_absolute() or ".." in PurePosixPath(p).parts]
+    if unsafe:
+        problems[f"paths must be relative to {folder.name}/ and stay inside it"] = unsafe
+    for path in tqdm(paths, desc=f"check {name}", unit="img", file=sys.stderr, disable=not progress):
+        if path in unsafe:
+            continue
+        problem = _image_problem(folder / path)
+        if problem:
+            problems.setdefault(problem, []).append(path)
+    for problem, where in problems.items():
+        report.add(
+            name,
+            f"{len(where)} images: {problem} (e.g. {', '.join(where[:_SHOWN])})",
+            f"write every frame as an aligned {IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG at the path tracks.csv names",
+        )
+
+
+def _image_problem(path: Path) -> str | None:
+    try:
+        with Image.open(path) as image:
+            if image.format != IMAGE_FORMAT:
+                return f"must be {IMAGE_FORMAT}, got {image.format}"
+            if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+                return f"must be {IMAGE_SIZE}x{IMAGE_SIZE}"
+            if image.mode != "RGB":
+                return "must be RGB"
+    except FileNotFoundError:
+        return "do not exist"
+    except OSError:
+        return "cannot be read as images"
+    return None
+
+
+def _check_test_leaks(root: Path, tracks: pd.DataFrame | None, report: Report) -> None:
+    name = f"{TEST_DIR}/{TRACKS_FILE}"
+    if tracks is not None:
+        extra = [str(c) for c in tracks.columns if c not in TRACK_COLUMNS]
+        if extra:
+            report.add(
+                name,
+                f"has columns beyond {','.join(TRACK_COLUMNS)}: {', '.join(extra)} "
+                "(labels must not reach a submission)",
+                f"drop them; labels go to {GT_DIR}/{TEST_LABELS_FILE}",
+            )
+    test_dir = root / TEST_DIR
+    if not test_dir.is_dir():
+        return
+    named = set() if tracks is None else {str(PurePosixPath(p)) for p in tracks[_PATH].astype(str)}
+    stray = sorted(
+        path.relative_to(test_dir).as_posix()
+        for path in test_dir.rglob("*")
+        if path.is_file() and path.name != TRACKS_FILE and path.relative_to(test_dir).as_posix() not in named
+    )
+    if stray:
+        report.add(
+            TEST_DIR,
+            f"holds {len(stray)} files that tracks.csv does not name, which a submission can read "
+            f"(e.g. {', '.join(stray[:_SHOWN])})",
+            f"keep only tracks.csv and its images in {TEST_DIR}/; labels and references go to {GT_DIR}/",
+        )
+
+
+def _check_references(root: Path, report: Report) -> tuple[np.ndarray, np.ndarray] | None:
+    name = f"{GT_DIR}/{REFERENCES_FILE}"
+    arrays = _read_npz(root / GT_DIR / REFERENCES_FILE, name, (PERSON_ID_KEY, DESCRIPTOR_KEY), report)
+    if arrays is None:
+        return None
+    person, descriptor = arrays[PERSON_ID_KEY], arrays[DESCRIPTOR_KEY]
+    ok = _integer_ids(person, PERSON_ID_KEY, name, report) & _descriptor_matrix(descriptor, name, report)
+    if ok and descriptor.shape[0] != person.shape[0]:
+        report.add(
+            name,
+            f"{DESCRIPTOR_KEY} has {descriptor.shape[0]} rows for {person.shape[0]} {PERSON_ID_KEY}s",
+            f"store one {DESCRIPTOR_KEY} row per {PERSON_ID_KEY}",
+        )
+        return None
+    return (person.astype(np.int64), descriptor) if ok else None
+
+
+def _check_train_descriptors(root: Path, train: pd.DataFrame | None, dim: int | None, report: Report) -> None:
+    name = f"{TRAIN_DIR}/{TRAIN_DESCRIPTORS_FILE}"
+    arrays = _read_npz(root / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE, name, (TRACK_ID_KEY, _FRAME, DESCRIPTOR_KEY), report)
+    if arrays is None:
+        return
+    track, frame, descriptor = arrays[TRACK_ID_KEY], arrays[_FRAME], arrays[DESCRIPTOR_KEY]
+    ok = _integer_ids(track, TRACK_ID_KEY, name, report) & _integer_ids(frame, _FRAME, name, report)
+    if not (_descriptor_matrix(descriptor, name, report) and ok):
+        return
+    if not track.shape[0] == frame.shape[0] == descriptor.shape[0]:
+        report.add(
+            name,
+            f"{TRACK_ID_KEY}, {_FRAME} and {DESCRIPTOR_KEY} must have one row per frame, got "
+            f"{track.shape[0]}, {frame.shape[0]} and {descriptor.shape[0]} rows",
+            "store one row per frame of train/tracks.csv",
+        )
+        return
+    if dim is not None and descriptor.shape[1] != dim:
+        report.add(
+            name,
+            f"{DESCRIPTOR_KEY} has dimension {descriptor.shape[1]}, the references {dim}",
+            "compute both with the same encoder",
+        )
+    if train is not None:
+        stored = set(zip(track.tolist(), frame.tolist(), strict=True))
+        listed = set(zip(train[_TRACK].tolist(), train[_FRAME].tolist(), strict=True))
+        if stored != listed:
+            report.add(
+                name,
+                f"rows do not match train/{TRACKS_FILE}: {len(listed - stored)} frames without a descriptor, "
+                f"{len(stored - listed)} descriptors of unknown frames",
+                "encode exactly the frames train/tracks.csv lists",
+            )
+
+
+def _check_labels(
+    root: Path, tracks: pd.DataFrame | None, references: tuple[np.ndarray, np.ndarray] | None, report: Report
+) -> None:
+    name = f"{GT_DIR}/{TEST_LABELS_FILE}"
+    labels = _read_csv(root / GT_DIR / TEST_LABELS_FILE, name, LABEL_COLUMNS, report)
+    if labels is None:
+        return
+    bad = [c for c in LABEL_COLUMNS[:2] if not pd.api.types.is_integer_dtype(labels[c])]
+    if bad:
+        report.add(name, f"columns {', '.join(bad)} must hold integers in every row", "write integer ids")
+        return
+    unknown = sorted(set(labels[_SUBSET].astype(str)) - set(SUBSETS))
+    if unknown:
+        report.add(name, f"{_SUBSET} must be one of {', '.join(SUBSETS)}, got {', '.join(unknown)}", "fix the subsets")
+    counts = labels[_TRACK].value_counts()
+    repeated = counts.index[counts > 1].to_numpy()
+    if repeated.size:
+        report.add(name, f"tracks {_few(repeated)} are labelled more than once", "label each test track once")
+    if tracks is not None:
+        listed, labelled = np.unique(tracks[_TRACK].to_numpy()), np.unique(labels[_TRACK].to_numpy())
+        for ids, problem in (
+            (np.setdiff1d(listed, labelled), "test tracks {} have no label"),
+            (np.setdiff1d(labelled, listed), f"labels name tracks {{}} that {TEST_DIR}/{TRACKS_FILE} does not list"),
+        ):
+            if ids.size:
+                report.add(name, problem.format(_few(ids)), f"label exactly the tracks of {TEST_DIR}/{TRACKS_FILE}")
+    subsets_of = labels.groupby(_PERSON)[_SUBSET].nunique()
+    both = subsets_of.index[subsets_of > 1].to_numpy()
+    if both.size:
+        report.add(name, f"persons {_few(both)} have tracks in both subsets", "put each person in one subset only")
+    for subset in SUBSETS:
+        in_subset = labels[labels[_SUBSET] == subset]
+        report.counts[f"{subset} tracks"] = len(in_subset)
+        report.counts[f"{subset} persons"] = int(in_subset[_PERSON].nunique())
+        if in_subset[_PERSON].nunique() < 2:
+            report.add(name, f"subset {subset} has tracks of fewer than 2 persons", "add persons: it has no negatives")
+    if references is not None:
+        _check_label_references(labels, references[0], report)
+
+
+def _check_label_references(labels: pd.DataFrame, reference_person: np.ndarray, report: Report) -> None:
+    name = f"{GT_DIR}/{REFERENCES_FILE}"
+    persons = np.unique(labels[_PERSON].to_numpy())
+    without = np.setdiff1d(persons, reference_person)
+    if without.size:
+        report.add(name, f"labelled persons {_few(without)} have no reference", "add their reference descriptors")
+    orphans = np.setdiff1d(reference_person, persons)
+    if orphans.size:
+        report.add(name, f"references of persons {_few(orphans)} who have no test track", "drop them")
+    report.counts["references"] = int(reference_person.size)
+    references_of = pd.Series(reference_person).value_counts()
+    for subset in SUBSETS:
+        in_subset = labels[labels[_SUBSET] == subset]
+        per_track = references_of.reindex(in_subset[_PERSON]).fillna(0).to_numpy()
+        total = int(references_of.reindex(np.unique(in_subset[_PERSON])).fillna(0).sum())
+        report.negatives[subset] = int((total - per_track).sum())
+
+
+def _read_npz(path: Path, name: str, keys: tuple[str, ...], report: Report) -> dict[str, np.ndarray] | None:
+    if not path.is_file():
+        report.add(name, "is missing", f"write it with numpy.savez and the arrays {', '.join(keys)}")
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in keys if key not in npz.files]
+            if missing:
+                report.add(name, f"lacks the arrays {', '.join(missing)}", f"store {', '.join(keys)}")
+                return None
+            return {key: npz[key] for key in keys}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        report.add(name, f"cannot be read as an npz archive without objects: {exc}", "write it with numpy.savez")
+        return None
+
+
+def _integer_ids(ids: np.ndarray, key: str, name: str, report: Report) -> bool:
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        report.add(name, f"{key} must be 1-D integers, got {ids.dtype} {list(ids.shape)}", f"store {key} as int64")
+        return False
+    return True
+
+
+def _descriptor_matrix(descriptor: np.ndarray, name: str, report: Report) -> bool:
+    if descriptor.dtype != np.float32 or descriptor.ndim != 2 or descriptor.shape[1] == 0:
+        report.add(
+            name,
+            f"{DESCRIPTOR_KEY} must be float32 [rows, D], got {descriptor.dtype} {list(descriptor.shape)}",
+            f"store {DESCRIPTOR_KEY} as a float32 matrix",
+        )
+        return False
+    if not np.isfinite(descriptor).all():
+        report.add(name, f"{DESCRIPTOR_KEY} holds NaN or inf", "recompute the descriptors")
+        return False
+    return True
+
+
+def _few(ids: np.ndarray) -> str:
+    text = ", ".join(str(i) for i in ids[:_SHOWN].tolist())
+    return text + (", ..." if ids.size > _SHOWN else "")

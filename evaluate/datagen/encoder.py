@@ -1,0 +1,60 @@
+"""The organizer's encoder (models/encoder.onnx) on the CPU, run the same way every time.
+
+References and train frame descriptors come from here. ONNX Runtime's CPU kernels give
+the same bits for the same batch on the same thread count, so the batch size and the
+thread count are fixed: the same seed then gives byte-identical arrays on one machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from contracts.names import IMAGE_SIZE
+
+ENCODER_PATH = Path(__file__).resolve().parents[2] / "models" / "encoder.onnx"
+INPUT_NAME = "images"
+BATCH_SIZE = 32
+THREADS = 2
+
+
+class EncoderError(RuntimeError):
+    """models/encoder.onnx is missing or does not take uint8 [N, 112, 112, 3] images."""
+
+
+class Encoder:
+    """models/encoder.onnx on the CPU with a fixed thread count and batch size."""
+
+    def __init__(self, path: Path = ENCODER_PATH) -> None:
+        """Open the model at `path`; raise EncoderError when it is missing or cannot be loaded."""
+        if not path.is_file():
+            raise EncoderError(f"the encoder {path} must exist; restore models/ or run `make models`")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = THREADS
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types per failure
+            raise EncoderError(
+                f"the encoder {path} must be a loadable ONNX model: {str(exc).splitlines()[0]}"
+            ) from None
+        self.dim = int(self._session.get_outputs()[0].shape[1])
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Return the float32 [N, D] descriptors of uint8 `images` [N, 112, 112, 3], in batches of BATCH_SIZE.
+
+        Raises ValueError when `images` has another shape or dtype.
+        """
+        shape = (IMAGE_SIZE, IMAGE_SIZE, 3)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != shape:
+            raise ValueError(
+                f"images must be uint8 [N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3], got {images.dtype} {images.shape}"
+            )
+        out = np.empty((images.shape[0], self.dim), dtype=np.float32)
+        for start in range(0, images.shape[0], BATCH_SIZE):
+            batch = images[start : start + BATCH_SIZE]
+            out[start : start + batch.shape[0]] = self._session.run(None, {INPUT_NAME: batch})[0]
+        return out

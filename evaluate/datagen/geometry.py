@@ -1,0 +1,64 @@
+"""Resampling a face image through a coordinate map: smooth random warps and small affine moves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from contracts.names import IMAGE_SIZE
+
+_CENTRE = (IMAGE_SIZE - 1) / 2.0
+
+
+def identity_grid(size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Return the pixel coordinates (ys, xs) of a size x size image, each float64 [size, size]."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    return ys, xs
+
+
+def affine_grid(angle_deg: float, scale: float, shift_y: float, shift_x: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return where each output pixel samples the input for a rotation, scale and shift about the centre.
+
+    A positive `scale` above 1 enlarges the face; shifts are in pixels of the output.
+    """
+    ys, xs = identity_grid()
+    theta = np.deg2rad(angle_deg)
+    cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
+    dy, dx = ys - _CENTRE - shift_y, xs - _CENTRE - shift_x
+    return _CENTRE + cos * dy - sin * dx, _CENTRE + sin * dy + cos * dx
+
+
+def smooth_field(rng: np.random.Generator, amplitude: float, cells: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Return a smooth random displacement (dy, dx), each float64 [112, 112], of about `amplitude` pixels.
+
+    Random offsets on a coarse (cells+1) x (cells+1) grid, interpolated bilinearly: the face's
+    features move by a few pixels each, as between the faces of two different people.
+    """
+    coarse = rng.normal(0.0, amplitude, size=(2, cells + 1, cells + 1))
+    position = np.linspace(0.0, cells, IMAGE_SIZE)
+    low = np.minimum(position.astype(np.int64), cells - 1)
+    frac = position - low
+    rows = coarse[:, low, :] * (1 - frac)[None, :, None] + coarse[:, low + 1, :] * frac[None, :, None]
+    field = rows[:, :, low] * (1 - frac)[None, None, :] + rows[:, :, low + 1] * frac[None, None, :]
+    return field[0], field[1]
+
+
+def remap(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Sample float `image` [H, W, C] at (ys, xs) bilinearly; coordinates outside mirror back inside.
+
+    Mirroring rather than a flat border keeps a moved face free of black wedges, like a
+    crop taken from a larger frame. Returns float32 [*ys.shape, C].
+    """
+    height, width = image.shape[:2]
+    ys, xs = _mirror(ys, height), _mirror(xs, width)
+    y0 = np.minimum(np.floor(ys).astype(np.int64), height - 2)
+    x0 = np.minimum(np.floor(xs).astype(np.int64), width - 2)
+    fy, fx = (ys - y0)[..., None], (xs - x0)[..., None]
+    top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
+    bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
+def _mirror(coords: np.ndarray, size: int) -> np.ndarray:
+    period = 2 * (size - 1)
+    folded = np.mod(coords, period)
+    return np.where(folded > size - 1, period - folded, folded)

@@ -1,0 +1,87 @@
+"""Dataset sizes: `demo` (the default, minutes on a laptop), `mcs2019` (the real sizes) and `tiny` (tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How many persons and tracks each part of a dataset has, and the metric it is scored with.
+
+    A person has tracks in one part only. `references` reference images per test person;
+    `fpr` the FPR targets of competition.yaml, `primary_fpr` the one the leaderboard shows.
+    """
+
+    name: str
+    train_persons: int
+    train_tracks: int
+    public_persons: int
+    public_tracks: int
+    private_persons: int
+    private_tracks: int
+    references: int
+    fpr: tuple[float, ...]
+    primary_fpr: float
+
+    def __post_init__(self) -> None:
+        """Raise ValueError when a part has fewer tracks than persons or a subset fewer than 2 persons."""
+        for part in ("train", "public", "private"):
+            persons, tracks = getattr(self, f"{part}_persons"), getattr(self, f"{part}_tracks")
+            if persons < (1 if part == "train" else 2) or tracks < persons:
+                raise ValueError(
+                    f"preset {self.name}: {part} must have at least 2 persons and a track per person, "
+                    f"got {persons} persons and {tracks} tracks"
+                )
+        if self.references < 1:
+            raise ValueError(f"preset {self.name}: references must be at least 1, got {self.references}")
+
+    def negatives(self, subset: str) -> int:
+        """Return the number of negative pairs of `subset` (public or private): tracks x references of other persons."""
+        persons, tracks = getattr(self, f"{subset}_persons"), getattr(self, f"{subset}_tracks")
+        return tracks * (persons - 1) * self.references
+
+
+PRESETS: dict[str, Preset] = {
+    # Both subsets hold over 100,000 negative pairs, so FPR=1e-5 is resolvable; about 3,500
+    # test images, which the CPU baseline encodes in under a minute on two cores.
+    "demo": Preset(
+        name="demo",
+        train_persons=30,
+        train_tracks=60,
+        public_persons=110,
+        public_tracks=200,
+        private_persons=150,
+        private_tracks=150,
+        references=5,
+        fpr=(1e-5, 1e-4, 1e-3),
+        primary_fpr=1e-5,
+    ),
+    # MCS2019's sizes: train 15,534 tracks of 935 persons; public 4,025 tracks of 275
+    # persons; private 4,025 tracks of 4,025 persons; 5 references each.
+    "mcs2019": Preset(
+        name="mcs2019",
+        train_persons=935,
+        train_tracks=15534,
+        public_persons=275,
+        public_tracks=4025,
+        private_persons=4025,
+        private_tracks=4025,
+        references=5,
+        fpr=(1e-6, 1e-5, 1e-4),
+        primary_fpr=1e-6,
+    ),
+    # Seconds, for tests: too few pairs for small FPR targets, so they are coarse.
+    "tiny": Preset(
+        name="tiny",
+        train_persons=2,
+        train_tracks=3,
+        public_persons=3,
+        public_tracks=5,
+        private_persons=3,
+        private_tracks=3,
+        references=2,
+        fpr=(0.1, 0.2),
+        primary_fpr=0.1,
+    ),
+}

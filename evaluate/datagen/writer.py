@@ -1,0 +1,287 @@
+"""Lay out a whole synthetic dataset in the data contract: competition.yaml, test/, train/, gt/.
+
+Persons are split into train, public and private parts (a person has tracks in one part
+only). Track ids are a random permutation, so neither an id nor the row order of
+test/tracks.csv says which subset a track is in; public and private tracks are mixed.
+Every random draw comes from a generator seeded by (seed, stream, index...), never from
+a shared stream, so the same seed gives the same bytes whatever is generated first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm import tqdm
+
+from contracts.competition import DEVBATTLE
+from contracts.names import (
+    COMPETITION_FILE,
+    DESCRIPTOR_KEY,
+    FRAMES_PER_TRACK,
+    GT_DIR,
+    LABEL_COLUMNS,
+    PERSON_ID_KEY,
+    PRIVATE,
+    PUBLIC,
+    REFERENCES_FILE,
+    SUBSETS,
+    TEST_DIR,
+    TEST_LABELS_FILE,
+    TRACK_COLUMNS,
+    TRACK_ID_KEY,
+    TRACKS_FILE,
+    TRAIN_DESCRIPTORS_FILE,
+    TRAIN_DIR,
+    TRAIN_TRACK_COLUMNS,
+)
+from evaluate.datagen.encoder import Encoder
+from evaluate.datagen.faces import load_chips
+from evaluate.datagen.frames import FrameStyle, decode, draw_condition, render_frame, render_reference
+from evaluate.datagen.identities import IdentityStyle, pick_identities
+from evaluate.datagen.presets import Preset
+
+TRAIN = "train"
+IMAGES_DIR = "images"
+FRAME_KEY = TRACK_COLUMNS[1]
+# Seed streams: (seed, stream, ...) keys the generator of each kind of draw.
+_PLAN, _IDENTITY, _REFERENCE, _TRACK = range(4)
+# Images decoded and waiting for the encoder; bounds memory on the mcs2019 preset.
+_ENCODE_CHUNK = 512
+
+
+class DatasetExistsError(FileExistsError):
+    """The output folder exists and may not be replaced."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What `generate` wrote: the folder, sizes, negative pairs per subset and the time taken."""
+
+    out: Path
+    preset: str
+    seed: int
+    persons: dict[str, int]
+    tracks: dict[str, int]
+    references: int
+    negatives: dict[str, int]
+    seconds: float
+
+
+@dataclass
+class _Pending:
+    """Decoded images waiting for the encoder, with the row each descriptor belongs to."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    rows: list[tuple[int, int]] = field(default_factory=list)
+    descriptors: list[np.ndarray] = field(default_factory=list)
+    done: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, image: np.ndarray, row: tuple[int, int], encoder: Encoder) -> None:
+        """Queue one image; encode the queue once it holds a chunk."""
+        self.images.append(image)
+        self.rows.append(row)
+        if len(self.images) >= _ENCODE_CHUNK:
+            self.flush(encoder)
+
+    def flush(self, encoder: Encoder) -> None:
+        """Encode every queued image."""
+        if self.images:
+            self.descriptors.append(encoder(np.stack(self.images)))
+            self.done.extend(self.rows)
+            self.images, self.rows = [], []
+
+    def sorted_by_row(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the rows [M, 2] int64 and descriptors [M, dim] float32, sorted by row."""
+        rows = np.asarray(self.done, dtype=np.int64).reshape(-1, 2)
+        descriptors = np.concatenate(self.descriptors) if self.descriptors else np.empty((0, dim), np.float32)
+        order = np.lexsort((rows[:, 1], rows[:, 0]))
+        return rows[order], descriptors[order]
+
+
+def generate(
+    out: Path,
+    preset: Preset,
+    seed: int,
+    force: bool = False,
+    progress: bool = True,
+    identity_style: IdentityStyle | None = None,
+    frame_style: FrameStyle | None = None,
+) -> Summary:
+    """Write the dataset of `preset` drawn with `seed` to `out` and return its summary.
+
+    The dataset is built in a sibling folder and moved into place at the end, so `out`
+    never holds half a dataset. Raises DatasetExistsError when `out` exists and `force` is
+    false, or when `force` would delete a non-empty folder that holds no competition.yaml;
+    the errors of `load_chips` and `Encoder` when assets/faces or models/encoder.onnx is broken.
+    """
+    started = time.monotonic()
+    _check_replaceable(out, force)
+    encoder = Encoder()
+    chips = load_chips()
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    for part_dir in (TEST_DIR, TRAIN_DIR, GT_DIR):
+        (staging / part_dir).mkdir(parents=True)
+    writer = _Writer(staging, preset, seed, encoder, frame_style or FrameStyle())
+    faces = pick_identities(chips, len(writer.parts), (seed, _IDENTITY), identity_style or IdentityStyle(), encoder)
+    # One refresh a second keeps CI logs short.
+    bar = tqdm(total=writer.images, desc="make-data", unit="img", file=sys.stderr, disable=not progress, mininterval=1)
+    with bar:
+        for slot, face in enumerate(faces):
+            bar.update(writer.write_person(slot, face))
+    writer.finish()
+    _write_competition(staging / COMPETITION_FILE, preset, seed)
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return Summary(
+        out=out,
+        preset=preset.name,
+        seed=seed,
+        persons={TRAIN: preset.train_persons, PUBLIC: preset.public_persons, PRIVATE: preset.private_persons},
+        tracks={TRAIN: preset.train_tracks, PUBLIC: preset.public_tracks, PRIVATE: preset.private_tracks},
+        references=preset.references * (preset.public_persons + preset.private_persons),
+        negatives={subset: preset.negatives(subset) for subset in SUBSETS},
+        seconds=time.monotonic() - started,
+    )
+
+
+class _Writer:
+    """Writes one person at a time into the staging folder, then the tables and arrays."""
+
+    def __init__(self, staging: Path, preset: Preset, seed: int, encoder: Encoder, style: FrameStyle) -> None:
+        self.staging, self.preset, self.seed, self.encoder, self.style = staging, preset, seed, encoder, style
+        self.parts, self.person_ids, self.track_counts = _plan(preset, seed)
+        n_test = preset.public_tracks + preset.private_tracks
+        self.test_ids = iter(np.random.default_rng([seed, _PLAN, 1]).permutation(n_test) + 1)
+        self.train_ids = iter(np.random.default_rng([seed, _PLAN, 2]).permutation(preset.train_tracks) + 1)
+        self.labels: list[tuple[int, int, str]] = []
+        self.train_rows: list[tuple[int, int]] = []
+        self.references, self.train_frames = _Pending(), _Pending()
+        n_references = preset.references * (preset.public_persons + preset.private_persons)
+        self.images = FRAMES_PER_TRACK * int(self.track_counts.sum()) + n_references
+
+    def write_person(self, slot: int, face: np.ndarray) -> int:
+        """Write the references and tracks of the person in `slot`; return the number of images made."""
+        person, part = int(self.person_ids[slot]), self.parts[slot]
+        is_train = part == TRAIN
+        made = 0
+        if not is_train:
+            for index in range(self.preset.references):
+                jpeg = render_reference(face, np.random.default_rng([self.seed, _REFERENCE, person, index]))
+                self.references.add(decode(jpeg), (person, index), self.encoder)
+            made += self.preset.references
+        folder = self.staging / (TRAIN_DIR if is_train else TEST_DIR)
+        for _ in range(int(self.track_counts[slot])):
+            track_id = int(next(self.train_ids if is_train else self.test_ids))
+            rng = np.random.default_rng([self.seed, _TRACK, int(is_train), track_id])
+            condition = draw_condition(rng, self.style)
+            (folder / IMAGES_DIR / str(track_id)).mkdir(parents=True)
+            for frame in range(FRAMES_PER_TRACK):
+                jpeg = render_frame(face, condition, rng, self.style)
+                (folder / _image_path(track_id, frame)).write_bytes(jpeg)
+                if is_train:
+                    self.train_frames.add(decode(jpeg), (track_id, frame), self.encoder)
+            made += FRAMES_PER_TRACK
+            if is_train:
+                self.train_rows.append((track_id, person))
+            else:
+                self.labels.append((track_id, person, part))
+        return made
+
+    def finish(self) -> None:
+        """Encode what is still queued; write the CSV tables, references.npz and frame_descriptors.npz."""
+        self.references.flush(self.encoder)
+        self.train_frames.flush(self.encoder)
+        _write_tables(self.staging, self.labels, self.train_rows)
+        ref_rows, ref_descriptors = self.references.sorted_by_row(self.encoder.dim)
+        _savez(
+            self.staging / GT_DIR / REFERENCES_FILE, {PERSON_ID_KEY: ref_rows[:, 0], DESCRIPTOR_KEY: ref_descriptors}
+        )
+        frame_rows, frame_descriptors = self.train_frames.sorted_by_row(self.encoder.dim)
+        _savez(
+            self.staging / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE,
+            {TRACK_ID_KEY: frame_rows[:, 0], FRAME_KEY: frame_rows[:, 1], DESCRIPTOR_KEY: frame_descriptors},
+        )
+
+
+def _check_replaceable(out: Path, force: bool) -> None:
+    if not out.exists():
+        return
+    if not force:
+        raise DatasetExistsError(f"{out} must not exist yet, got an existing folder; pass --force to replace it")
+    if out.is_dir() and any(out.iterdir()) and not (out / COMPETITION_FILE).is_file():
+        raise DatasetExistsError(
+            f"{out} must be a dataset (holding {COMPETITION_FILE}) to be replaced, got another non-empty folder; "
+            "choose another --out"
+        )
+
+
+def _plan(preset: Preset, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Return each person slot's part, its shuffled person id and its number of tracks."""
+    rng = np.random.default_rng([seed, _PLAN, 0])
+    parts: list[str] = []
+    counts: list[np.ndarray] = []
+    for part, persons, tracks in (
+        (TRAIN, preset.train_persons, preset.train_tracks),
+        (PUBLIC, preset.public_persons, preset.public_tracks),
+        (PRIVATE, preset.private_persons, preset.private_tracks),
+    ):
+        parts.extend([part] * persons)
+        # One track each, the rest spread at random: some people appear in many videos.
+        counts.append(1 + rng.multinomial(tracks - persons, np.full(persons, 1.0 / persons)))
+    person_ids = rng.permutation(len(parts)) + 1
+    return parts, person_ids.astype(np.int64), np.concatenate(counts)
+
+
+def _image_path(track_id: int, frame: int) -> str:
+    return f"{IMAGES_DIR}/{track_id}/{frame}.jpg"
+
+
+def _track_table(track_ids: list[int]) -> pd.DataFrame:
+    rows = [(t, f, _image_path(t, f)) for t in sorted(track_ids) for f in range(FRAMES_PER_TRACK)]
+    return pd.DataFrame(rows, columns=list(TRACK_COLUMNS))
+
+
+def _write_tables(staging: Path, labels: list[tuple[int, int, str]], train_rows: list[tuple[int, int]]) -> None:
+    label_table = pd.DataFrame(sorted(labels), columns=list(LABEL_COLUMNS))
+    label_table.to_csv(staging / GT_DIR / TEST_LABELS_FILE, index=False)
+    _track_table(list(label_table[LABEL_COLUMNS[0]])).to_csv(staging / TEST_DIR / TRACKS_FILE, index=False)
+    train = _track_table([track for track, _ in train_rows])
+    person_of = dict(train_rows)
+    train[TRAIN_TRACK_COLUMNS[3]] = train[TRACK_COLUMNS[0]].map(person_of)
+    train[list(TRAIN_TRACK_COLUMNS)].to_csv(staging / TRAIN_DIR / TRACKS_FILE, index=False)
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as its allow_pickle flag
+
+
+def _write_competition(path: Path, preset: Preset, seed: int) -> None:
+    hardware = DEVBATTLE.hardware
+    document = {
+        "name": f"synthetic-{preset.name}",
+        "time_limit_s": DEVBATTLE.time_limit_s,
+        "hardware": {
+            "cpus": hardware.cpus,
+            "memory": hardware.memory_bytes,
+            "gpus": hardware.gpus,
+            "pids_limit": hardware.pids_limit,
+            "shm_size": hardware.shm_size_bytes,
+        },
+        "metric": {
+            "similarity": DEVBATTLE.metric.similarity,
+            "fpr": list(preset.fpr),
+            "primary_fpr": preset.primary_fpr,
+            "primary_subset": PUBLIC,
+        },
+    }
+    header = f"# Synthetic challenge data: python -m evaluate make-data --preset {preset.name} --seed {seed}\n"
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
