@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from contracts.errors import ConfigError
+from contracts.errors import ConfigError, RunnerError
 from contracts.status import Status
 from contracts.units import parse_size
 from submission.run import RunDirNotEmpty, prepare_run_dir, run_submission
@@ -92,6 +92,13 @@ def main() -> None:
 @click.option(
     "--log-limit", type=SizeType(), default=None, show_default="10m", help="Cap of log.txt; the head and tail are kept."
 )
+@click.option(
+    "--dim",
+    type=int,
+    default=None,
+    show_default="any: the scorer checks it against the references",
+    help="The descriptor dimension the output must have.",
+)
 @click.option("--force", is_flag=True, help="Empty RUN_DIR/output if an earlier run left files there.")
 @click.option("--quiet", is_flag=True, help="No live progress line.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -107,6 +114,7 @@ def run(
     pids_limit: int | None,
     gpus: str | None,
     log_limit: int | None,
+    dim: int | None,
     force: bool,
     quiet: bool,
     command: tuple[str, ...],
@@ -131,9 +139,10 @@ def run(
             pids_limit=pids_limit,
             gpus=gpus,
             log_limit_bytes=log_limit,
+            dim=dim,
         )
         prepare_run_dir(settings, force)
-    except (ValueError, ConfigError, RunDirNotEmpty) as exc:
+    except (ValueError, ConfigError, RunnerError, RunDirNotEmpty) as exc:
         raise click.UsageError(str(exc)) from None
 
     live = sys.stderr.isatty() and not quiet

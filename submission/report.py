@@ -18,7 +18,7 @@ class RunReport:
 
     `fault` says whose problem a non-ok run is: "participant" or "organizer" (engine_error).
     `clock` says when the time limit started counting. `limits` and `command` let a person
-    rerun the submission by hand.
+    rerun the submission by hand; `cgroup` names the run's cgroup (removed after the run).
     """
 
     status: Status
@@ -40,6 +40,7 @@ class RunReport:
     output_dir: str | None = None
     command: list[str] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
+    cgroup: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as a JSON object, the contract's fields first."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from contracts.descriptors import read_descriptors
-from contracts.errors import ChallengeError, InvalidOutputError
+from contracts.errors import ChallengeError, InvalidOutputError, RunnerError
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE, TRACKS_FILE
 from contracts.status import Status
 from contracts.tracks import read_track_ids
@@ -108,6 +108,7 @@ def _run(
         report.limits["gpus"] = "none (no GPU on this host)"
 
     cgroup = _make_cgroup(settings, log, warn)
+    report.cgroup = cgroup.relative if cgroup else None
     try:
         launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup))
         report.command = launch.argv
@@ -127,6 +128,10 @@ def _run(
                 result = supervise(engine, dataclasses.replace(launch, cwd=workdir), settings, cgroup, log, tick)
         except OSError as exc:
             report.message = f"the {engine.name} engine could not start: {exc}"
+            log.write("runner", report.message)
+            return
+        except RunnerError as exc:
+            report.message = str(exc)
             log.write("runner", report.message)
             return
         oom_kills = cgroup.oom_kills() if cgroup else 0
@@ -155,12 +160,20 @@ def _pick_engine(settings: RunSettings, log: CappedLog) -> tuple[Engine | None, 
 
 def _make_cgroup(settings: RunSettings, log: CappedLog, warn: Callable[[str], None]) -> RunCgroup | None:
     reason = RunCgroup.supported()
-    if reason:
-        message = f"limits NOT enforced and leftover processes may survive: {reason}"
-        warn(f"WARNING: {message}")
-        log.write("runner", message)
-        return None
-    return RunCgroup.create(Limits(memory_bytes=settings.memory_bytes, pids=settings.pids_limit, cpus=settings.cpus))
+    if not reason:
+        try:
+            return RunCgroup.create(
+                Limits(memory_bytes=settings.memory_bytes, pids=settings.pids_limit, cpus=settings.cpus)
+            )
+        except RunnerError as exc:
+            reason = str(exc)
+    message = (
+        f"no cgroup for this run ({reason}): memory and process limits fall back to rlimits, "
+        "the CPU limit and the OOM count are lost, and processes left behind may survive"
+    )
+    warn(f"WARNING: {message}")
+    log.write("runner", message)
+    return None
 
 
 def _run_name(cgroup: RunCgroup | None) -> str:
@@ -197,7 +210,7 @@ def judge(settings: RunSettings, result: ProcessResult, oom_kills: int, log: Cap
         )
     try:
         expected = read_track_ids(settings.data_dir / TRACKS_FILE)
-        descriptors = read_descriptors(settings.output_dir / DESCRIPTORS_FILE, expected)
+        descriptors = read_descriptors(settings.output_dir / DESCRIPTORS_FILE, expected, settings.dim)
     except InvalidOutputError as exc:
         return Status.INVALID_OUTPUT, f"the output is invalid: {exc}"
     return Status.OK, (

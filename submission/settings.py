@@ -9,6 +9,7 @@ from pathlib import Path
 
 from contracts.competition import Competition, competition_beside, load_competition
 from contracts.names import OUTPUT_DIR, TRACKS_FILE
+from contracts.tracks import read_track_ids
 from submission.logs import DEFAULT_LOG_LIMIT
 
 DEFAULT_COMMAND = ("python", "solution.py")
@@ -34,6 +35,8 @@ class RunSettings:
     gpus: str
     shm_size_bytes: int
     log_limit_bytes: int
+    #: The descriptor dimension the output must have; None leaves it to the scorer (it has gt).
+    dim: int | None = None
     #: False when COMMAND was not given: containers then run the image's own command.
     command_given: bool = False
     grace_s: float = GRACE_S
@@ -59,16 +62,20 @@ def resolve_settings(
     gpus: str | None = None,
     shm_size_bytes: int | None = None,
     log_limit_bytes: int | None = None,
+    dim: int | None = None,
     grace_s: float = GRACE_S,
 ) -> RunSettings:
     """Fill every unset limit from competition.yaml beside `data_dir`, else the DevBattle profile.
 
-    Raises ConfigError when that competition.yaml is invalid, and ValueError (with the
-    rule) when `data_dir` is not a test folder or a limit is out of range.
+    Raises ConfigError when that competition.yaml is invalid, RunnerError when tracks.csv
+    is empty or malformed, and ValueError (with the rule) when `data_dir` is not a test
+    folder or a limit is out of range.
     """
     data_dir = data_dir.resolve()
     if not (data_dir / TRACKS_FILE).is_file():
         raise ValueError(f"--data must be a test folder holding {TRACKS_FILE}, got {data_dir}")
+    # A broken tracks.csv is the organizer's problem: say so before the submission runs.
+    read_track_ids(data_dir / TRACKS_FILE)
     competition: Competition = load_competition(competition_beside(data_dir))
     hardware = competition.hardware
     settings = RunSettings(
@@ -85,6 +92,7 @@ def resolve_settings(
         gpus=hardware.gpus if gpus is None else gpus,
         shm_size_bytes=hardware.shm_size_bytes if shm_size_bytes is None else shm_size_bytes,
         log_limit_bytes=DEFAULT_LOG_LIMIT if log_limit_bytes is None else log_limit_bytes,
+        dim=dim,
         command_given=bool(command),
         grace_s=grace_s,
     )
@@ -103,6 +111,7 @@ def _check(settings: RunSettings) -> None:
             settings.gpus in ("all", "none") or settings.gpus.isdigit(),
             f"--gpus must be all, none or a number, got {settings.gpus}",
         ),
+        (settings.dim is None or settings.dim > 0, f"--dim must be positive, got {settings.dim}"),
         (settings.submission_dir.is_dir(), f"--submission must be a folder, got {settings.submission_dir}"),
     ]
     for holds, message in rules:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from submission.cgroup import RunCgroup
 from submission.engines import ContainerEngine, Engine, Launch
 from submission.logs import CappedLog
+from submission.rlimits import rlimit_setter
 from submission.settings import RunSettings
 
 POLL_S = 0.1
@@ -66,7 +67,7 @@ def supervise(
         env=launch.env,
         cwd=launch.cwd,
         start_new_session=True,
-        preexec_fn=cgroup.enter if (cgroup and engine.enters_cgroup) else None,  # noqa: PLW1509
+        preexec_fn=_limits_in_child(engine, settings, cgroup),  # noqa: PLW1509
     )
     started = time.monotonic()
     assert process.stdout is not None and process.stderr is not None
@@ -105,6 +106,18 @@ def supervise(
         finished_at=finished_at,
         leftover_killed=leftover,
     )
+
+
+def _limits_in_child(engine: Engine, settings: RunSettings, cgroup: RunCgroup | None) -> Callable[[], None] | None:
+    """What the child runs before exec: enter the run's cgroup, or set rlimits when there is none.
+
+    Container engines get their limits as flags and their cgroup as --cgroup-parent.
+    """
+    if not engine.enters_cgroup:
+        return None
+    if cgroup:
+        return cgroup.enter
+    return rlimit_setter(settings.memory_bytes, settings.pids_limit)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -25,10 +25,11 @@ from podman_image import ensure_image
 
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
 from contracts.status import RUN_REPORT_FIELDS
+from submission.cgroup import CGROUP_ROOT, CONTROLLERS
+from submission.rlimits import rlimit_setter
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
-CGROUPS = Path("/sys/fs/cgroup/pids/mcs-runner")
 ENGINES = ["bwrap", "podman"]
 
 
@@ -67,6 +68,8 @@ def podman_image() -> str:
 def runner(dataset: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
     """Return a function that runs fixture NAME under ENGINE and returns a `Run`."""
 
+    reports: list[dict] = []
+
     def run(engine: str, name: str, *options: str, args: tuple[str, ...] = ()) -> Run:
         run_dir = tmp_path / f"run-{engine}-{name}"
         command = [sys.executable, "-m", "submission", "run", "--engine", engine, "--quiet"]
@@ -84,14 +87,20 @@ def runner(dataset: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
         command += list(args)
         done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT)
         report = json.loads((run_dir / RUN_REPORT_FILE).read_text())
+        reports.append(report)
         return Run(done.returncode, done.stderr, report, run_dir)
 
     yield run
-    # Nothing of any run may be left: no cgroup, no container.
-    assert not list(CGROUPS.glob("run-*")) if CGROUPS.exists() else True
+    # Nothing of these runs may be left: no cgroup, no container (other people's runs may be going on).
+    containers = ""
     if shutil.which("podman"):
-        names = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
-        assert "mcs-run-" not in names
+        containers = subprocess.run(
+            ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
+        ).stdout
+    for report in reports:
+        if report["cgroup"]:
+            assert not [c for c in CONTROLLERS if (CGROUP_ROOT / c / report["cgroup"].lstrip("/")).exists()]
+            assert "mcs-" + report["cgroup"].rsplit("/", 1)[-1] not in containers.split()
 
 
 def _processes_running(marker: str) -> list[str]:
@@ -322,6 +331,25 @@ def test_limits_come_from_the_competition_file_beside_the_data(tmp_path: Path) -
     assert report["limits"]["memory"] == "300.0 MiB" and report["limits"]["pids"] == 77
 
 
+def test_a_required_dimension_is_checked_when_given(runner) -> None:
+    run = runner("bwrap", "good", "--dim", "512")
+    assert run.exit_code == 1
+    assert run.report["status"] == "invalid_output"
+    assert "descriptor has dimension 128, the references have 512; write [N, 512] descriptors" in run.report["message"]
+
+
+def test_without_a_cgroup_rlimits_still_cap_memory() -> None:
+    allocate = "bytearray(600 * 1024**2); print('allocated')"
+    done = subprocess.run(
+        [sys.executable, "-c", allocate],
+        capture_output=True,
+        text=True,
+        preexec_fn=rlimit_setter(256 * 1024**2, 64),  # noqa: PLW1509
+    )
+    assert done.returncode == 1
+    assert "MemoryError" in done.stderr and "allocated" not in done.stdout
+
+
 def test_local_engine_warns_that_nothing_is_isolated(runner) -> None:
     run = runner("local", "good")
     assert run.report["status"] == "ok"
@@ -349,3 +377,22 @@ def test_data_must_be_a_test_folder(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"--data must be a test folder holding tracks.csv, got {tmp_path}" in done.stderr
     assert os.path.exists(tmp_path)
+
+
+def test_an_empty_tracks_csv_is_one_usage_line_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "tracks.csv").write_text("track_id,frame,path\n")
+    command = [
+        sys.executable,
+        "-m",
+        "submission",
+        "run",
+        "--data",
+        str(tmp_path / "test"),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "tracks.csv has no tracks: it must hold one row per frame" in done.stderr
+    assert "Traceback" not in done.stderr
