@@ -20,7 +20,7 @@ IMAGE ?= localhost/mcs-submission:latest
 CONTAINER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 BASE ?= $(if $(filter docker,$(CONTAINER)),cuda,local)
 # the submission archive a participant uploads (make pack)
-PACK ?= build/submission.zip
+PACK ?= build/submission.tar.gz
 GITLAB_CI_LOCAL_VERSION ?= 4.73.0
 
 BIN := $(VENV)/bin

@@ -148,8 +148,9 @@ class RunCgroup:
             return None
 
     def remove(self) -> None:
-        """Delete the run's cgroups (children first). Processes must be gone already."""
-        for directory in self.dirs.values():
+        """Delete the run's cgroups (children first) in every hierarchy, including those a container
+        engine made for it under `--cgroup-parent`. Processes must be gone already."""
+        for directory in {*self.dirs.values(), *CGROUP_ROOT.glob(f"*/{PARENT}/{self.name}")}:
             if not directory.exists():
                 continue
             for child in sorted(directory.glob("**/"), key=lambda p: len(p.parts), reverse=True):
