@@ -105,6 +105,13 @@ def test_references_of_one_person_are_closer_than_those_of_two(tiny: Path) -> No
     assert distances[same].max() < distances[different].min()
 
 
+def test_references_are_unit_vectors_like_the_baselines_track_descriptors(tiny: Path) -> None:
+    """The raw encoder output has norm ~1.43: unnormalized references would reward rescaling, not recognition."""
+    with np.load(tiny / GT_DIR / REFERENCES_FILE) as refs:
+        norms = np.linalg.norm(refs[DESCRIPTOR_KEY].astype(np.float64), axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-6)
+
+
 def test_the_same_seed_gives_the_same_bytes(tiny: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
     generate(again, TINY, seed=0, progress=False)

@@ -27,20 +27,22 @@ REFERENCE_QUALITY = 95
 class FrameStyle:
     """The strength of each degradation (standard deviations, ranges and rates)."""
 
-    pose_deg: float = 3.0
-    jitter_deg: float = 3.0
-    scale: float = 0.05
-    shift_px: float = 3.0
-    light: float = 0.12
-    contrast: float = 0.2
-    cast: float = 0.06
-    defocus_px: float = 0.25
-    motion_px: float = 1.5
-    low_res: tuple[float, float] = (0.75, 1.0)
-    noise: float = 2.5
-    jpeg: tuple[int, int] = (50, 90)
-    occlusion_rate: float = 0.1
-    bad_rate: float = 0.12
+    # Calibrated on data/demo (seed 0) so the mean-and-L2 baseline reaches TPR@1e-5 of about
+    # 0.56 public, as MCS2019's did (0.568); see README "Calibration".
+    pose_deg: float = 6.9
+    jitter_deg: float = 4.3
+    scale: float = 0.076
+    shift_px: float = 4.3
+    light: float = 0.192
+    contrast: float = 0.315
+    cast: float = 0.086
+    defocus_px: float = 0.69
+    motion_px: float = 2.8
+    low_res: tuple[float, float] = (0.37, 0.82)
+    noise: float = 5.6
+    jpeg: tuple[int, int] = (27, 77)
+    occlusion_rate: float = 0.201
+    bad_rate: float = 0.159
 
 
 @dataclass(frozen=True)

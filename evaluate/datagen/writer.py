@@ -202,6 +202,10 @@ class _Writer:
         self.train_frames.flush(self.encoder)
         _write_tables(self.staging, self.labels, self.train_rows)
         ref_rows, ref_descriptors = self.references.sorted_by_row(self.encoder.dim)
+        # The encoder's raw descriptors have norm ~1.43; the baseline's track descriptors are unit
+        # vectors. Unit references make the Euclidean score measure identity, not a norm gap
+        # that a rescale would close.
+        ref_descriptors = _unit_rows(ref_descriptors)
         _savez(
             self.staging / GT_DIR / REFERENCES_FILE, {PERSON_ID_KEY: ref_rows[:, 0], DESCRIPTOR_KEY: ref_descriptors}
         )
@@ -210,6 +214,12 @@ class _Writer:
             self.staging / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE,
             {TRACK_ID_KEY: frame_rows[:, 0], FRAME_KEY: frame_rows[:, 1], DESCRIPTOR_KEY: frame_descriptors},
         )
+
+
+def _unit_rows(descriptors: np.ndarray) -> np.ndarray:
+    """Return `descriptors` with every row scaled to unit L2 norm (float32, computed in float64)."""
+    wide = descriptors.astype(np.float64)
+    return (wide / np.linalg.norm(wide, axis=1, keepdims=True)).astype(np.float32)
 
 
 def _check_replaceable(out: Path, force: bool) -> None:
