@@ -90,6 +90,10 @@ class BwrapEngine(Engine):
             "--ro-bind",
             "/usr",
             "/usr",
+            # The private /tmp comes before the other mounts: a venv that lives under the
+            # host's /tmp (a CI checkout) is then bound on top of it instead of hidden by it.
+            "--tmpfs",
+            "/tmp",
         ]
         for name in _SYSTEM_DIRS:
             path = Path("/") / name
@@ -114,8 +118,6 @@ class BwrapEngine(Engine):
             "--bind",
             str(settings.output_dir),
             CONTAINER_OUTPUT,
-            "--tmpfs",
-            "/tmp",
             "--proc",
             "/proc",
             "--dev",
