@@ -13,11 +13,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from submission.engines import PODMAN_BASE as PODMAN
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERFILE = ROOT / "images" / "runner-test" / "Containerfile"
 FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
 IMAGE = "localhost/mcs-runner-test:latest"
-PODMAN = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
 NUMPY_PIN = "numpy==2.4.6"
 
 
@@ -29,9 +30,10 @@ def _content_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def _current_label() -> str | None:
+def image_label(image: str, key: str) -> str | None:
+    """Return the label `key` of a local podman image, or None when the image is absent."""
     done = subprocess.run(
-        [*PODMAN, "image", "inspect", "--format", '{{ index .Labels "fixtures-hash" }}', IMAGE],
+        [*PODMAN, "image", "inspect", "--format", f'{{{{ index .Labels "{key}" }}}}', image],
         capture_output=True,
         text=True,
     )
@@ -45,7 +47,7 @@ def ensure_image() -> str:
     build fails.
     """
     wanted = _content_hash()
-    if _current_label() == wanted:
+    if image_label(IMAGE, "fixtures-hash") == wanted:
         return IMAGE
     subprocess.run([str(ROOT / "images" / "make-base-image.sh")], check=True, capture_output=True)
     with tempfile.TemporaryDirectory() as context:

@@ -13,16 +13,17 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from podman_image import image_label
 
 from contracts.names import DESCRIPTORS_FILE, OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SCORE_FILE
 from contracts.status import Status
+from submission.engines import PODMAN_BASE as PODMAN
 from tests.challenge_data import write_challenge
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 HADOLINT = ROOT / ".venv" / "bin" / "hadolint"
 IMAGE = "localhost/mcs-submission:test"
-PODMAN = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
 LOCAL = ("BASE=local", "CONTAINER=podman", f"IMAGE={IMAGE}")
 
 
@@ -48,15 +49,6 @@ def test_pack_writes_the_upload_and_never_overwrites_it(tmp_path: Path) -> None:
     assert archive.read_bytes() == before
 
 
-def _label() -> str | None:
-    done = subprocess.run(
-        [*PODMAN, "image", "inspect", "--format", '{{ index .Labels "mcs.context-hash" }}', IMAGE],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 @pytest.fixture(scope="module")
 def image() -> str:
     """Build the image on the local base with `make build` unless an up-to-date one exists."""
@@ -65,10 +57,10 @@ def image() -> str:
     wanted = subprocess.run(
         ["make", "-s", "_context-hash", *LOCAL], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    if _label() != wanted:
+    if image_label(IMAGE, "mcs.context-hash") != wanted:
         done = subprocess.run(["make", "build", *LOCAL], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert _label() == wanted
+    assert image_label(IMAGE, "mcs.context-hash") == wanted
     return IMAGE
 
 
