@@ -26,6 +26,8 @@ GITLAB_CI_LOCAL_VERSION ?= 4.73.0
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+# a dataset is there when its competition.yaml is: targets that read DATA depend on it
+DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
 .PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data bench bench-gpu
@@ -131,8 +133,7 @@ build: wheels _base
 		--build-arg WHEELHOUSE=$(WHEELHOUSE) --label mcs.context-hash=$(CONTEXT_HASH) --tag $(IMAGE) .
 
 ## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any) into RUN_DIR
-run: $(STAMP)
-	@test -f $(DATA)/competition.yaml || $(MAKE) --no-print-directory data DATA=$(DATA)
+run: $(STAMP) $(DATASET)
 	$(PY) -m submission run --engine $(CONTAINER) --image $(IMAGE) --data $(DATA)/test --out $(RUN_DIR) --force
 
 PACK_FILES := solution.py models/encoder.onnx models/aggregator.onnx models/manifest.json models/NOTICE \
@@ -157,10 +158,9 @@ $(GITLAB_CI_LOCAL):
 	npm install --prefix build/node --no-audit --no-fund --silent gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
 
 ## Run the merge-request pipeline here with gitlab-ci-local: shell executor, bwrap, CPU, DATA
-ci-local: $(STAMP) $(GITLAB_CI_LOCAL)
+ci-local: $(STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
 	$(if $(shell git remote get-url origin 2>/dev/null),,$(error gitlab-ci-local needs a git remote named origin \
 		(any URL): git remote add origin https://gitlab.example.org/team/solution.git))
-	@test -f $(DATA)/competition.yaml || $(MAKE) --no-print-directory data DATA=$(DATA)
 	$(GITLAB_CI_LOCAL) --concurrency 1 --ignore-predefined-vars CI_PIPELINE_SOURCE \
 		--variable CI_PIPELINE_SOURCE=merge_request_event \
 		--variable SUBMISSION_ENGINE=bwrap --variable ORGANIZER_TOOLS=$(CURDIR) \
@@ -172,12 +172,18 @@ ci-local: $(STAMP) $(GITLAB_CI_LOCAL)
 # Challenge data                                                                #
 #################################################################################
 
+MAKE_DATA = $(PY) -m evaluate make-data --preset $(PRESET) --seed $(SEED) --out $(DATA) --force
+
+# made on first use by every target that reads DATA
+$(DATASET): | $(STAMP)
+	$(MAKE_DATA)
+
 ## Write the synthetic dataset DATA (PRESET, SEED); kept when DATA/competition.yaml exists unless FORCE=1
 data: $(STAMP)
-	@if [ -f $(DATA)/competition.yaml ] && [ "$(FORCE)" != 1 ]; then \
+	@if [ -f $(DATASET) ] && [ "$(FORCE)" != 1 ]; then \
 		echo "$(DATA) exists: kept (make data FORCE=1 rewrites it)"; \
 	else \
-		$(PY) -m evaluate make-data --preset $(PRESET) --seed $(SEED) --out $(DATA) --force; \
+		$(MAKE_DATA); \
 	fi
 
 ## Check DATA against the data contract: every problem with its fix (how organizers bring real data)
@@ -189,8 +195,7 @@ check-data: $(STAMP)
 #################################################################################
 
 ## The whole job: venv, demo data if missing, the baseline in the best sandbox, score, a table
-eval: $(STAMP)
-	@test -f $(DATA)/competition.yaml || $(MAKE) --no-print-directory data DATA=$(DATA)
+eval: $(STAMP) $(DATASET)
 	$(PY) -m submission run --engine $(ENGINE) --data $(DATA)/test --out $(RUN_DIR) --force
 	@$(MAKE) --no-print-directory score DATA=$(DATA) RUN_DIR=$(RUN_DIR)
 
