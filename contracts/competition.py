@@ -28,6 +28,8 @@ class Hardware:
     gpus: str = "all"
     pids_limit: int = 1024
     shm_size_bytes: int = 2 * 1024**3
+    #: The most /output may hold (the runner gives it one inode per 64 KiB too).
+    output_limit_bytes: int = 1024**3
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Competition:
 DEVBATTLE = Competition()
 
 _TOP = {"name", "time_limit_s", "hardware", "metric"}
-_HARDWARE = {"cpus", "memory", "gpus", "pids_limit", "shm_size"}
+_HARDWARE = {"cpus", "memory", "gpus", "pids_limit", "shm_size", "output_limit"}
 _METRIC = {"similarity", "fpr", "primary_fpr", "primary_subset"}
 
 
@@ -103,6 +105,7 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
         gpus=_gpus(hardware_raw.get("gpus", base_hw.gpus), problems),
         pids_limit=int(_number(hardware_raw, "pids_limit", "hardware.", base_hw.pids_limit, 16, problems)),
         shm_size_bytes=_size(hardware_raw, "shm_size", base_hw.shm_size_bytes, problems),
+        output_limit_bytes=_size(hardware_raw, "output_limit", base_hw.output_limit_bytes, problems),
     )
 
     similarity = metric_raw.get("similarity", base_metric.similarity)

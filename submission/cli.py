@@ -10,7 +10,9 @@ import click
 from contracts.errors import ConfigError, RunnerError
 from contracts.status import Status
 from contracts.units import parse_size
-from submission.run import RunDirNotEmpty, prepare_run_dir, run_submission
+from submission.interrupts import RunInterrupted, signals_interrupt_the_run
+from submission.run import run_submission
+from submission.rundir import RunDirError, prepare_run_dir
 from submission.settings import ENGINES, resolve_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +95,13 @@ def main() -> None:
     "--log-limit", type=SizeType(), default=None, show_default="10m", help="Cap of log.txt; the head and tail are kept."
 )
 @click.option(
+    "--output-limit",
+    type=SizeType(),
+    default=None,
+    show_default="competition.yaml, else 1g",
+    help="The most /output may hold, in bytes, and one file per 64 KiB of it (a filesystem of its own).",
+)
+@click.option(
     "--dim",
     type=int,
     default=None,
@@ -114,6 +123,7 @@ def run(
     pids_limit: int | None,
     gpus: str | None,
     log_limit: int | None,
+    output_limit: int | None,
     dim: int | None,
     force: bool,
     quiet: bool,
@@ -123,7 +133,9 @@ def run(
 
     COMMAND (after --) replaces `python solution.py` (bwrap, local) or the image's own
     command (docker, podman). Exit code: 0 ok; 1 the submission failed (failed, timeout,
-    oom, invalid_output); 3 the engine could not run it (engine_error); 2 bad options.
+    oom, invalid_output); 3 the engine could not run it (engine_error); 2 bad options;
+    130 or 143 the runner was interrupted (SIGINT, SIGTERM): the submission is stopped
+    and run.json written first.
     """
     try:
         settings = resolve_settings(
@@ -139,10 +151,11 @@ def run(
             pids_limit=pids_limit,
             gpus=gpus,
             log_limit_bytes=log_limit,
+            output_limit_bytes=output_limit,
             dim=dim,
         )
-        prepare_run_dir(settings, force)
-    except (ValueError, ConfigError, RunnerError, RunDirNotEmpty) as exc:
+        prepare_run_dir(settings.run_dir, force)
+    except (ValueError, ConfigError, RunnerError, RunDirError) as exc:
         raise click.UsageError(str(exc)) from None
 
     live = sys.stderr.isatty() and not quiet
@@ -151,9 +164,15 @@ def run(
         if live:
             click.echo("\r" + line + "   ", nl=False, err=True)
 
-    report = run_submission(
-        settings, progress=None if quiet else progress, warn=lambda m: click.secho(m, fg="yellow", err=True)
-    )
+    try:
+        with signals_interrupt_the_run():
+            report = run_submission(
+                settings, progress=None if quiet else progress, warn=lambda m: click.secho(m, fg="yellow", err=True)
+            )
+    except RunInterrupted as exc:
+        report_path = settings.run_dir / "run.json"
+        click.secho(f"\ninterrupted: {exc}; the submission was stopped, report {report_path}", err=True)
+        sys.exit(128 + exc.signum)
     if live:
         click.echo(err=True)
     color = "green" if report.status is Status.OK else "red"

@@ -2,8 +2,9 @@
 
 - docker / podman run the participant's image (its own command unless one is given),
   with the DevBattle flags: no network, read-only root, no capabilities, limits.
-- bwrap runs COMMAND from the submission folder in a fresh namespace that sees only the
-  system's /usr, the Python environment, /submission, /data and /output.
+- bwrap runs COMMAND from the staged submission (staging.py) in fresh namespaces, as an
+  unprivileged host user, seeing only the system's /usr, the Python environment,
+  /submission, /data and /output.
 - local runs COMMAND on the host with no isolation at all (limits only): a last resort.
 
 Every engine runs inside the run's cgroup (see cgroup.py): bwrap and local directly,
@@ -12,32 +13,50 @@ docker and podman through `--cgroup-parent`.
 
 from __future__ import annotations
 
-import glob
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.names import CONTAINER_DATA, CONTAINER_OUTPUT, CONTAINER_SUBMISSION
+from submission.privileges import SANDBOX_UID, sandbox_user_setup
 from submission.settings import RunSettings
 
-SANDBOX_UID = 65534
 PODMAN_BASE = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
 DOCKER_BASE = ("docker",)
+#: The folder of the run's scratch space that holds the staged submission.
+STAGED_SUBMISSION = "submission"
+CPU_PERIOD_US = 100_000
 _SYSTEM_DIRS = ("bin", "lib", "lib32", "lib64", "sbin")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf", "passwd", "group")
+# What docker and podman report as the start time of a container that never started.
+_NEVER_STARTED = ("", "0001-01-01T00:00:00Z")
 
 
 @dataclass(frozen=True)
 class Launch:
-    """How to start the submission: the argv, its environment and folder, and what it isolates."""
+    """How to start the submission: the argv, its environment and folder, the container's name,
+    and what the child runs before exec (after entering the run's cgroup)."""
 
     argv: list[str]
     env: dict[str, str] | None
     cwd: Path | None
     container: str | None
+    setup: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What the container engine says of a finished container (`docker inspect`'s State)."""
+
+    started: bool
+    exit_code: int | None
+    oom_killed: bool
+    error: str
 
 
 class Engine:
@@ -52,8 +71,12 @@ class Engine:
         """Return None when this engine can run `settings` here, else why not and the fix."""
         raise NotImplementedError
 
-    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str) -> Launch:
-        """Return how to start the submission under this engine."""
+    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
+        """Return how to start the submission under this engine.
+
+        `scratch` is the run's private folder: the staged submission is in
+        `scratch / STAGED_SUBMISSION`, and the engine may add what it needs.
+        """
         raise NotImplementedError
 
     def stop(self, run_name: str, signal_name: str) -> None:
@@ -65,7 +88,13 @@ def _environment(data: str, output: str) -> dict[str, str]:
 
 
 class BwrapEngine(Engine):
-    """bubblewrap: namespaces without a container image, for machines with no container engine."""
+    """bubblewrap: namespaces without a container image, for machines with no container engine.
+
+    The sandbox runs as an unprivileged host user (see privileges.py) on a read-only root
+    that holds only the system's /usr (and its /bin, /lib links), a few /etc files, the
+    Python environment, /submission (the staged run-time files), /data read-only,
+    /output read-write and a private /tmp.
+    """
 
     name = "bwrap"
 
@@ -74,7 +103,26 @@ class BwrapEngine(Engine):
             return "bubblewrap is not installed; install it with `apt-get install bubblewrap`"
         return None
 
-    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str) -> Launch:
+    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
+        binds = [(prefix, prefix, "--ro-bind") for prefix in _python_prefixes()]
+        binds += [
+            (str(scratch / STAGED_SUBMISSION), CONTAINER_SUBMISSION, "--ro-bind"),
+            (str(settings.data_dir), CONTAINER_DATA, "--ro-bind"),
+            (str(settings.output_dir), CONTAINER_OUTPUT, "--bind"),
+        ]
+        setup = None
+        if os.geteuid() == 0:
+            # Root drops to the sandbox user before bwrap starts: each source gets an alias
+            # that user can reach (privileges.py), and the sandbox binds the alias.
+            aliases = {}
+            for index, (source, dest, kind) in enumerate(binds):
+                alias = scratch / "binds" / str(index)
+                alias.mkdir(parents=True)
+                aliases[source] = str(alias)
+                binds[index] = (str(alias), dest, kind)
+            (scratch / "binds").chmod(0o755)
+            scratch.chmod(0o755)
+            setup = sandbox_user_setup(aliases)
         argv = [
             "bwrap",
             "--unshare-all",
@@ -103,36 +151,19 @@ class BwrapEngine(Engine):
                 argv += ["--ro-bind", str(path), str(path)]
         for name in _ETC_FILES:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        for prefix in _python_prefixes():
-            argv += ["--ro-bind", prefix, prefix]
-        argv += [
-            "--ro-bind",
-            str(settings.submission_dir),
-            CONTAINER_SUBMISSION,
-            # Ground truth and other runs may sit inside the submission folder (the project
-            # root is the default): hide them behind empty folders.
-            *_masks(settings),
-            "--ro-bind",
-            str(settings.data_dir),
-            CONTAINER_DATA,
-            "--bind",
-            str(settings.output_dir),
-            CONTAINER_OUTPUT,
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-        ]
-        if settings.gpus != "none":
-            for device in sorted(glob.glob("/dev/nvidia*")):
-                argv += ["--dev-bind", device, device]
+        for source, dest, kind in binds:
+            argv += [kind, source, dest]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        for device in gpu_devices(settings.gpus):
+            argv += ["--dev-bind", device, device]
         env = _environment(CONTAINER_DATA, CONTAINER_OUTPUT)
         env.update(HOME="/tmp", PATH=f"{Path(os.path.realpath(sys.prefix)) / 'bin'}:/usr/local/bin:/usr/bin:/bin")
-        argv += ["--chdir", CONTAINER_SUBMISSION, "--clearenv"]
+        # Last: the root folder read-only, as docker's --read-only (the mounts above keep their own mode).
+        argv += ["--remount-ro", "/", "--chdir", CONTAINER_SUBMISSION, "--clearenv"]
         for key, value in env.items():
             argv += ["--setenv", key, value]
         argv += ["--", *settings.command]
-        return Launch(argv=argv, env={}, cwd=None, container=None)
+        return Launch(argv=argv, env={}, cwd=None, container=None, setup=setup)
 
 
 def _python_prefixes() -> list[str]:
@@ -144,27 +175,23 @@ def _python_prefixes() -> list[str]:
     return prefixes
 
 
-def _masks(settings: RunSettings) -> list[str]:
-    """tmpfs mounts hiding the datasets (gt/ is there) and the runs, when they lie inside /submission.
+def gpu_devices(gpus: str, dev: Path = Path("/dev")) -> list[str]:
+    """Return the NVIDIA device nodes a run with `--gpus` may use: none, the first N GPUs, or all.
 
-    The dataset root and the folder holding it, the run folder and the folder holding it,
-    each only when strictly inside the submission folder.
+    The control nodes (nvidiactl, nvidia-uvm...) come with any GPU; `dev` is where to look.
     """
-    masks = []
-    hidden_paths = (
-        settings.data_dir.parent.parent,
-        settings.data_dir.parent,
-        settings.run_dir.parent,
-        settings.run_dir,
+    if gpus == "none":
+        return []
+    numbered = sorted(
+        (path for path in dev.glob("nvidia[0-9]*") if path.name[len("nvidia") :].isdigit()),
+        key=lambda path: int(path.name[len("nvidia") :]),
     )
-    for hidden in hidden_paths:
-        try:
-            relative = hidden.resolve().relative_to(settings.submission_dir)
-        except ValueError:
-            continue
-        if relative.parts:
-            masks += ["--tmpfs", f"{CONTAINER_SUBMISSION}/{relative.as_posix()}"]
-    return masks
+    if gpus != "all":
+        numbered = numbered[: int(gpus)]
+    if not numbered:
+        return []
+    control = sorted(path for path in dev.glob("nvidia*") if not path.name[len("nvidia") :].isdigit())
+    return [str(path) for path in [*numbered, *control]]
 
 
 class LocalEngine(Engine):
@@ -176,11 +203,11 @@ class LocalEngine(Engine):
     def unavailable(self, settings: RunSettings) -> str | None:
         return None
 
-    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str) -> Launch:
+    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
         env = dict(os.environ)
         env.update(_environment(str(settings.data_dir), str(settings.output_dir)))
         env["PATH"] = f"{Path(sys.prefix) / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
-        return Launch(argv=list(settings.command), env=env, cwd=settings.submission_dir, container=None)
+        return Launch(argv=list(settings.command), env=env, cwd=scratch / STAGED_SUBMISSION, container=None)
 
 
 class ContainerEngine(Engine):
@@ -206,12 +233,13 @@ class ContainerEngine(Engine):
             return f"image {settings.image} is not present in {self.name}; build it first with `make build`"
         return None
 
-    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str) -> Launch:
+    def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
         mib = 1024**2
+        # The container is kept after it ends (no --rm) so that `state` can read its exit
+        # code, OOM kill and error; `remove` deletes it on every way out of the run.
         argv = [
             *self.base,
             "run",
-            "--rm",
             "--name",
             run_name,
             "--network",
@@ -229,12 +257,18 @@ class ContainerEngine(Engine):
             f"{settings.memory_bytes // mib}m",
             "--memory-swap",
             f"{settings.memory_bytes // mib}m",
-            "--cpus",
-            f"{settings.cpus:g}",
+            # A quota, not --cpus: docker refuses --cpus above the host's CPU count.
+            "--cpu-period",
+            str(CPU_PERIOD_US),
+            "--cpu-quota",
+            str(cpu_quota_us(settings.cpus)),
             "--shm-size",
             f"{settings.shm_size_bytes // mib}m",
             "--user",
             f"{SANDBOX_UID}:{SANDBOX_UID}",
+            # The runner keeps the log itself, capped; the engine's copy would not be.
+            "--log-driver",
+            "none",
             "--volume",
             f"{settings.data_dir}:{CONTAINER_DATA}:ro",
             "--volume",
@@ -244,20 +278,49 @@ class ContainerEngine(Engine):
             argv += ["--cgroup-parent", cgroup_path]
         for key, value in _environment(CONTAINER_DATA, CONTAINER_OUTPUT).items():
             argv += ["--env", f"{key}={value}"]
-        if settings.gpus != "none":
-            if self.name == "docker":
-                argv += ["--gpus", settings.gpus if settings.gpus == "all" else f"count={settings.gpus}"]
-            else:
-                argv += ["--device", "nvidia.com/gpu=all"]
+        argv += self._gpu_flags(settings.gpus)
         argv += [str(settings.image), *(settings.command if settings.command_given else ())]
         return Launch(argv=argv, env=None, cwd=None, container=run_name)
+
+    def _gpu_flags(self, gpus: str) -> list[str]:
+        if gpus == "none":
+            return []
+        if self.name == "docker":
+            return ["--gpus", gpus if gpus == "all" else f"count={gpus}"]
+        if gpus == "all":
+            return ["--device", "nvidia.com/gpu=all"]
+        return [flag for index in range(int(gpus)) for flag in ("--device", f"nvidia.com/gpu={index}")]
 
     def stop(self, run_name: str, signal_name: str) -> None:
         subprocess.run([*self.base, "kill", "--signal", signal_name, run_name], capture_output=True, timeout=60)
 
+    def state(self, run_name: str) -> ContainerState | None:
+        """Return what the engine says of the ended container `run_name`, or None when there is no such container."""
+        done = subprocess.run(
+            [*self.base, "inspect", "--type", "container", "--format", "{{json .State}}", run_name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            return None
+        state = json.loads(done.stdout)
+        exit_code = state.get("ExitCode")
+        return ContainerState(
+            started=state.get("StartedAt", "") not in _NEVER_STARTED,
+            exit_code=exit_code if isinstance(exit_code, int) else None,
+            oom_killed=bool(state.get("OOMKilled")),
+            error=str(state.get("Error") or ""),
+        )
+
     def remove(self, run_name: str) -> None:
-        """Remove the container if it is still there (after a kill, --rm may not have run yet)."""
+        """Remove the container, running or not, if it is there."""
         subprocess.run([*self.base, "rm", "--force", run_name], capture_output=True, timeout=120)
+
+
+def cpu_quota_us(cpus: float) -> int:
+    """Return the CFS quota in microseconds per 100 ms period for `cpus` CPUs (at least 1 ms)."""
+    return max(1000, round(cpus * CPU_PERIOD_US))
 
 
 def docker_engine_reachable() -> bool:

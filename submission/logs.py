@@ -2,7 +2,9 @@
 
 A submission that prints 200 MB must not fill the disk: the first half of the cap goes
 to the file as it comes, the last half is held in a bounded buffer and written at the
-end, after one line that says how many bytes were dropped in between.
+end, after one line that says how many bytes were dropped in between. Control characters
+are shown as escapes (submission.text), so `cat log.txt` or a CI job log shows what was
+written instead of obeying it.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ from __future__ import annotations
 import collections
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO
+
+from submission.text import printable
 
 DEFAULT_LOG_LIMIT = 10 * 1024**2
 _LINE_MAX = 8192
 
 
 class CappedLog:
-    """A thread-safe log file of at most about `limit` bytes (head and tail kept)."""
+    """A thread-safe log of at most about `limit` bytes (head and tail kept), written to `file`.
 
-    def __init__(self, path: Path, limit: int = DEFAULT_LOG_LIMIT) -> None:
-        self.path = path
+    `file` is a binary file opened for writing (RunFiles.create); `close` closes it.
+    """
+
+    def __init__(self, file: IO[bytes], limit: int = DEFAULT_LOG_LIMIT) -> None:
         self.limit = limit
         self._head_left = limit // 2
         self._tail: collections.deque[bytes] = collections.deque()
@@ -29,7 +34,7 @@ class CappedLog:
         self._dropped = 0
         self._lock = threading.Lock()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
-        self._file: IO[bytes] = path.open("wb")
+        self._file = file
 
     @property
     def truncated(self) -> bool:
@@ -42,7 +47,11 @@ class CappedLog:
             return list(self._stderr_tail)[-lines:]
 
     def write(self, stream: str, text: str) -> None:
-        """Add one line from `stream` ("stdout", "stderr" or "runner"), timestamped now."""
+        """Add one line from `stream` ("stdout", "stderr" or "runner"), timestamped now.
+
+        Control characters in `text` are written as escapes (tabs are kept).
+        """
+        text = printable(text, keep_tabs=True)
         if len(text) > _LINE_MAX:
             text = text[:_LINE_MAX] + f" [... {len(text) - _LINE_MAX} characters of this line dropped]"
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

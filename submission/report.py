@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from contracts.names import RUN_REPORT_FILE
 from contracts.status import RUN_REPORT_FIELDS, Status
+from submission.rundir import RunFiles
 
 
 @dataclass
@@ -19,6 +19,7 @@ class RunReport:
     `fault` says whose problem a non-ok run is: "participant" or "organizer" (engine_error).
     `clock` says when the time limit started counting. `limits` and `command` let a person
     rerun the submission by hand; `cgroup` names the run's cgroup (removed after the run).
+    `output_bytes` and `output_files` say what the submission left in /output.
     """
 
     status: Status
@@ -41,6 +42,8 @@ class RunReport:
     command: list[str] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
     cgroup: str | None = None
+    output_bytes: int | None = None
+    output_files: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as a JSON object, the contract's fields first."""
@@ -53,10 +56,6 @@ class RunReport:
         return ordered
 
 
-def write_report(run_dir: Path, report: RunReport) -> Path:
-    """Write RUN_DIR/run.json atomically; return its path."""
-    path = run_dir / RUN_REPORT_FILE
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+def write_report(files: RunFiles, report: RunReport) -> Path:
+    """Write RUN_DIR/run.json atomically, never through a link; return its path."""
+    return files.write_atomically(RUN_REPORT_FILE, (json.dumps(report.to_json(), indent=2) + "\n").encode())

@@ -3,49 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
+import os
 import sys
 import tempfile
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from contracts.descriptors import read_descriptors
-from contracts.errors import ChallengeError, InvalidOutputError, RunnerError
+from contracts.errors import InvalidOutputError, RunnerError
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE, TRACKS_FILE
 from contracts.status import Status
 from contracts.tracks import read_track_ids
 from contracts.units import format_size
 from submission.cgroup import Limits, RunCgroup
-from submission.engines import Engine, choose_engine, make_engine
+from submission.engines import STAGED_SUBMISSION, ContainerEngine, Engine, choose_engine, make_engine
+from submission.interrupts import RunInterrupted
 from submission.logs import CappedLog
-from submission.progress import progress_line, read_untrusted_json
+from submission.output_volume import OutputUsage, OutputVolume, inode_limit
+from submission.privileges import SANDBOX_UID
+from submission.progress import progress_line, read_untrusted_json, untrusted_string
 from submission.report import RunReport, write_report
+from submission.rundir import RunFiles
 from submission.settings import RunSettings, host_has_gpu
+from submission.staging import stage_submission
 from submission.supervise import ProcessResult, supervise
-
-
-class RunDirNotEmpty(ChallengeError):
-    """RUN_DIR/output holds files of an earlier run; the user must pass --force or another --out."""
-
-
-def prepare_run_dir(settings: RunSettings, force: bool) -> None:
-    """Make RUN_DIR and an empty RUN_DIR/output. Raises RunDirNotEmpty unless `force` empties it.
-
-    Only RUN_DIR/output and the runner's own files in RUN_DIR are ever removed.
-    """
-    output = settings.output_dir
-    if output.is_symlink():
-        raise RunDirNotEmpty(f"{output} is a symbolic link; choose another --out")
-    if output.exists() and any(output.iterdir()):
-        if not force:
-            raise RunDirNotEmpty(
-                f"{output} holds files of an earlier run; pass --force to empty it or choose another --out"
-            )
-        shutil.rmtree(output)
-    output.mkdir(parents=True, exist_ok=True)
-    # The sandbox user of docker/podman is not root: let it write its output.
-    output.chmod(0o777)
 
 
 def run_submission(
@@ -55,34 +38,51 @@ def run_submission(
 ) -> RunReport:
     """Run the submission described by `settings`; write and return its run report.
 
-    `progress` receives the live line about once a second, `warn` the runner's warnings
-    (e.g. that the local engine isolates nothing). Never raises for anything the
-    submission does; an engine that cannot run gives status engine_error.
+    RUN_DIR must have been made by `rundir.prepare_run_dir`. `progress` receives the live
+    line about once a second, `warn` the runner's warnings (e.g. that the local engine
+    isolates nothing). Never raises for anything the submission does; an engine that
+    cannot run, or a failure of the runner itself, gives status engine_error. Raises
+    RunInterrupted, after the submission is stopped and run.json written, when the
+    runner got SIGINT or SIGTERM (see interrupts.py).
     """
     warn = warn or (lambda message: print(message, file=sys.stderr))
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    log = CappedLog(settings.run_dir / LOG_FILE, settings.log_limit_bytes)
-    report = RunReport(
-        status=Status.ENGINE_ERROR,
-        message="",
-        time_limit_s=settings.time_limit_s,
-        image=settings.image,
-        log_path=str(settings.run_dir / LOG_FILE),
-        data_dir=str(settings.data_dir),
-        output_dir=str(settings.output_dir),
-        limits={
-            "cpus": settings.cpus,
-            "memory": format_size(settings.memory_bytes),
-            "pids": settings.pids_limit,
-            "gpus": settings.gpus,
-        },
-    )
-    try:
-        _run(settings, report, log, progress, warn)
-    finally:
-        log.close()
-        report.log_truncated = log.truncated
-        write_report(settings.run_dir, report)
+    with RunFiles(settings.run_dir) as files:
+        log = CappedLog(files.create(LOG_FILE), settings.log_limit_bytes)
+        report = RunReport(
+            status=Status.ENGINE_ERROR,
+            message="",
+            time_limit_s=settings.time_limit_s,
+            image=settings.image,
+            log_path=str(settings.run_dir / LOG_FILE),
+            data_dir=str(settings.data_dir),
+            output_dir=str(settings.output_dir),
+            limits={
+                "cpus": settings.cpus,
+                "memory": format_size(settings.memory_bytes),
+                "pids": settings.pids_limit,
+                "gpus": settings.gpus,
+                "output": format_size(settings.output_limit_bytes),
+            },
+        )
+        try:
+            _run(settings, report, log, progress, warn)
+        except RunInterrupted as exc:
+            report.status = Status.ENGINE_ERROR
+            report.message = f"the run was interrupted: {exc}; the submission was stopped and nothing is scored"
+            log.write("runner", report.message)
+            raise
+        except Exception as exc:
+            report.status = Status.ENGINE_ERROR
+            report.message = (
+                f"the runner failed ({type(exc).__name__}: {exc}); the submission was stopped. "
+                "This is the organizers' problem, not the submission's: report it with log.txt"
+            )
+            for line in traceback.format_exc().splitlines():
+                log.write("runner", line)
+        finally:
+            log.close()
+            report.log_truncated = log.truncated
+            write_report(files, report)
     return report
 
 
@@ -107,44 +107,67 @@ def _run(
         settings = dataclasses.replace(settings, gpus="none")
         report.limits["gpus"] = "none (no GPU on this host)"
 
+    with tempfile.TemporaryDirectory(prefix="mcs-run-") as scratch_name:
+        scratch = Path(scratch_name)
+        if not isinstance(engine, ContainerEngine):
+            staged = stage_submission(settings.submission_dir, scratch / STAGED_SUBMISSION)
+            log.write("runner", "/submission holds " + ", ".join(path.as_posix() for path in staged))
+        volume = _make_output_volume(settings, engine, scratch, log, warn, report)
+        try:
+            outcome = _supervise(engine, settings, scratch, report, log, progress, warn)
+            usage = volume.usage() if volume else None
+        finally:
+            if volume:
+                skipped = volume.collect()
+                if skipped:
+                    log.write("runner", f"left out of the output (not regular files): {', '.join(skipped[:5])}")
+    if outcome is None:
+        return
+    result, oom_kills = outcome
+    _record(report, result, usage)
+    solution = read_untrusted_json(settings.output_dir / SOLUTION_REPORT_FILE) or {}
+    report.execution_provider = untrusted_string(solution.get("execution_provider"))
+    report.status, report.message = judge(settings, engine, result, oom_kills, usage, log)
+    log.write("runner", f"status {report.status}: {report.message}")
+
+
+def _supervise(
+    engine: Engine,
+    settings: RunSettings,
+    scratch: Path,
+    report: RunReport,
+    log: CappedLog,
+    progress: Callable[[str], None] | None,
+    warn: Callable[[str], None],
+) -> tuple[ProcessResult, int] | None:
+    """Run the submission in its cgroup; return how it ended and the OOM kills, or None when it could not start."""
     cgroup = _make_cgroup(settings, log, warn)
     report.cgroup = cgroup.relative if cgroup else None
     try:
-        launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup))
+        launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup), scratch)
         report.command = launch.argv
 
         def tick(elapsed: float) -> None:
             if progress:
-                progress(
-                    progress_line(
-                        elapsed, settings.time_limit_s, read_untrusted_json(settings.output_dir / PROGRESS_FILE)
-                    )
-                )
+                progress_file = read_untrusted_json(settings.output_dir / PROGRESS_FILE)
+                progress(progress_line(elapsed, settings.time_limit_s, progress_file))
 
         try:
-            # conmon (podman) leaves files such as "oom" in its working folder: give it a scratch one.
-            with tempfile.TemporaryDirectory(prefix="mcs-engine-") as scratch:
-                workdir = launch.cwd or Path(scratch)
-                result = supervise(engine, dataclasses.replace(launch, cwd=workdir), settings, cgroup, log, tick)
-        except OSError as exc:
+            # conmon (podman) leaves files such as "oom" in its working folder: give it the scratch one.
+            launch = dataclasses.replace(launch, cwd=launch.cwd or scratch)
+            result = supervise(engine, launch, settings, cgroup, log, tick)
+        except (OSError, RunnerError) as exc:
             report.message = f"the {engine.name} engine could not start: {exc}"
             log.write("runner", report.message)
-            return
-        except RunnerError as exc:
-            report.message = str(exc)
-            log.write("runner", report.message)
-            return
+            return None
         oom_kills = cgroup.oom_kills() if cgroup else 0
         report.peak_memory_bytes = cgroup.peak_memory() if cgroup else None
     finally:
         if cgroup:
             cgroup.remove()
-    _record(report, result)
-    solution = read_untrusted_json(settings.output_dir / SOLUTION_REPORT_FILE) or {}
-    provider = solution.get("execution_provider")
-    report.execution_provider = provider if isinstance(provider, str) else "unknown"
-    report.status, report.message = judge(settings, result, oom_kills, log)
-    log.write("runner", f"status {report.status}: {report.message}")
+    if result.container and result.container.oom_killed:
+        oom_kills = max(oom_kills, 1)
+    return result, oom_kills
 
 
 def _pick_engine(settings: RunSettings, log: CappedLog) -> tuple[Engine | None, str]:
@@ -176,23 +199,74 @@ def _make_cgroup(settings: RunSettings, log: CappedLog, warn: Callable[[str], No
     return None
 
 
+def _make_output_volume(
+    settings: RunSettings,
+    engine: Engine,
+    scratch: Path,
+    log: CappedLog,
+    warn: Callable[[str], None],
+    report: RunReport,
+) -> OutputVolume | None:
+    """Mount the run's bounded /output, or say why it stays an unbounded folder."""
+    reason = OutputVolume.unavailable()
+    if not reason:
+        try:
+            volume = OutputVolume.create(settings.output_dir, settings.output_limit_bytes, scratch, SANDBOX_UID)
+        except RunnerError as exc:
+            reason = str(exc)
+        else:
+            report.limits["output_files"] = inode_limit(settings.output_limit_bytes)
+            return volume
+    message = f"/output is not size-limited ({reason}): a submission can fill the disk"
+    warn(f"WARNING: {message}")
+    log.write("runner", message)
+    report.limits["output"] = f"not enforced ({reason})"
+    if os.geteuid() == 0:
+        os.chown(settings.output_dir, SANDBOX_UID, SANDBOX_UID)
+        settings.output_dir.chmod(0o700)
+    elif isinstance(engine, ContainerEngine):
+        # A runner that is not root cannot give the folder to the container's user: open it.
+        settings.output_dir.chmod(0o777)
+    return None
+
+
 def _run_name(cgroup: RunCgroup | None) -> str:
     return f"mcs-{cgroup.name if cgroup else uuid.uuid4().hex[:12]}"
 
 
-def _record(report: RunReport, result: ProcessResult) -> None:
+def _record(report: RunReport, result: ProcessResult, usage: OutputUsage | None) -> None:
     report.exit_code = result.exit_code
+    if result.container and result.container.exit_code is not None and not result.timed_out:
+        # The engine's own word: the client's exit code also carries its own failures (125).
+        report.exit_code = result.container.exit_code
     report.wall_s = result.wall_s
     report.started_at = result.started_at
     report.finished_at = result.finished_at
+    if usage:
+        report.output_bytes, report.output_files = usage.bytes_used, usage.files
 
 
-def judge(settings: RunSettings, result: ProcessResult, oom_kills: int, log: CappedLog) -> tuple[Status, str]:
+def judge(
+    settings: RunSettings,
+    engine: Engine,
+    result: ProcessResult,
+    oom_kills: int,
+    usage: OutputUsage | None,
+    log: CappedLog,
+) -> tuple[Status, str]:
     """Return the status of a finished run and its one-sentence message.
 
-    Order matters: a run killed at the limit is a timeout even if memory ran out on the
-    way; an OOM kill explains a non-zero exit; only a clean exit has its output checked.
+    Order matters: a container the engine never started is the engine's failure; a run
+    killed at the limit is a timeout even if memory ran out on the way; an OOM kill and
+    a full /output explain a non-zero exit; only a clean exit has its output checked.
     """
+    tail = " | ".join(line.strip() for line in log.stderr_tail() if line.strip())
+    if isinstance(engine, ContainerEngine) and (result.container is None or not result.container.started):
+        error = result.container.error if result.container else ""
+        return Status.ENGINE_ERROR, (
+            f"{engine.name} could not start the container: {error or tail or 'it gave no reason'}; "
+            "the submission never ran"
+        )
     if result.timed_out:
         return Status.TIMEOUT, (
             f"the submission did not finish within the time limit of {settings.time_limit_s:g}s and was stopped; "
@@ -203,9 +277,15 @@ def judge(settings: RunSettings, result: ProcessResult, oom_kills: int, log: Cap
             f"the submission ran out of memory: the kernel killed {oom_kills} process(es) at the "
             f"{format_size(settings.memory_bytes)} limit"
         )
-    if result.exit_code != 0:
-        tail = " | ".join(line.strip() for line in log.stderr_tail() if line.strip())
-        return Status.FAILED, f"the submission exited with code {result.exit_code}" + (
+    if usage and usage.full:
+        return Status.INVALID_OUTPUT, (
+            f"the output is invalid: /output reached its limit of {format_size(settings.output_limit_bytes)} "
+            f"or {inode_limit(settings.output_limit_bytes)} files (--output-limit); write descriptors.npz "
+            "and small reports only"
+        )
+    exit_code = result.container.exit_code if result.container else result.exit_code
+    if exit_code != 0:
+        return Status.FAILED, f"the submission exited with code {exit_code}" + (
             f"; last stderr lines: {tail}" if tail else "; it wrote nothing on stderr"
         )
     try:

@@ -35,6 +35,8 @@ class RunSettings:
     gpus: str
     shm_size_bytes: int
     log_limit_bytes: int
+    #: The most bytes /output may hold (and one file per 64 KiB of it).
+    output_limit_bytes: int
     #: The descriptor dimension the output must have; None leaves it to the scorer (it has gt).
     dim: int | None = None
     #: False when COMMAND was not given: containers then run the image's own command.
@@ -62,6 +64,7 @@ def resolve_settings(
     gpus: str | None = None,
     shm_size_bytes: int | None = None,
     log_limit_bytes: int | None = None,
+    output_limit_bytes: int | None = None,
     dim: int | None = None,
     grace_s: float = GRACE_S,
 ) -> RunSettings:
@@ -92,6 +95,7 @@ def resolve_settings(
         gpus=hardware.gpus if gpus is None else gpus,
         shm_size_bytes=hardware.shm_size_bytes if shm_size_bytes is None else shm_size_bytes,
         log_limit_bytes=DEFAULT_LOG_LIMIT if log_limit_bytes is None else log_limit_bytes,
+        output_limit_bytes=hardware.output_limit_bytes if output_limit_bytes is None else output_limit_bytes,
         dim=dim,
         command_given=bool(command),
         grace_s=grace_s,
@@ -107,6 +111,10 @@ def _check(settings: RunSettings) -> None:
         (settings.memory_bytes >= 16 * 1024**2, f"--memory must be at least 16m, got {settings.memory_bytes} bytes"),
         (settings.pids_limit >= 8, f"--pids-limit must be at least 8, got {settings.pids_limit}"),
         (settings.log_limit_bytes >= 4096, f"--log-limit must be at least 4k, got {settings.log_limit_bytes} bytes"),
+        (
+            settings.output_limit_bytes >= 16 * 1024**2,
+            f"--output-limit must be at least 16m, got {settings.output_limit_bytes} bytes",
+        ),
         (
             settings.gpus in ("all", "none") or settings.gpus.isdigit(),
             f"--gpus must be all, none or a number, got {settings.gpus}",

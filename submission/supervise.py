@@ -3,7 +3,9 @@
 The clock starts when the engine's process starts (a container engine's image must
 already be present, so no build or pull is counted). At the limit: SIGTERM to every
 process of the run, SIGKILL after a grace period; after the main process ends, every
-process left in the run's cgroup (daemons, double forks) is killed too.
+process left in the run's cgroup (daemons, double forks) is killed too. Whatever ends
+the supervision early (an exception of the runner's own, SIGINT or SIGTERM to the
+runner) stops the submission and removes its container before it propagates.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from submission.cgroup import RunCgroup
-from submission.engines import ContainerEngine, Engine, Launch
+from submission.engines import ContainerEngine, ContainerState, Engine, Launch
 from submission.logs import CappedLog
 from submission.rlimits import rlimit_setter
 from submission.settings import RunSettings
@@ -38,6 +40,8 @@ class ProcessResult:
     started_at: str
     finished_at: str
     leftover_killed: int
+    #: What docker or podman says of the ended container; None for bwrap and local.
+    container: ContainerState | None = None
 
 
 def _now() -> str:
@@ -67,7 +71,7 @@ def supervise(
         env=launch.env,
         cwd=launch.cwd,
         start_new_session=True,
-        preexec_fn=_limits_in_child(engine, settings, cgroup),  # noqa: PLW1509
+        preexec_fn=_in_child(engine, launch, settings, cgroup),  # noqa: PLW1509
     )
     started = time.monotonic()
     assert process.stdout is not None and process.stderr is not None
@@ -79,25 +83,33 @@ def supervise(
         pump.start()
 
     timed_out = False
-    last_tick = started
-    while process.poll() is None:
-        elapsed = time.monotonic() - started
-        if elapsed >= settings.time_limit_s:
-            timed_out = True
-            log.write("runner", f"time limit of {settings.time_limit_s:g}s reached: SIGTERM to every process")
-            _terminate(engine, launch, process, cgroup, settings.grace_s, log)
-            break
-        if on_tick and time.monotonic() - last_tick >= 1.0:
-            last_tick = time.monotonic()
-            on_tick(elapsed)
-        time.sleep(POLL_S)
-    wall_s = time.monotonic() - started
-    exit_code = process.wait()
-    finished_at = _now()
-
-    leftover = _end_leftovers(engine, launch, process, cgroup, log)
-    for pump in pumps:
-        pump.join(timeout=10)
+    state = None
+    try:
+        last_tick = started
+        while process.poll() is None:
+            elapsed = time.monotonic() - started
+            if elapsed >= settings.time_limit_s:
+                timed_out = True
+                log.write("runner", f"time limit of {settings.time_limit_s:g}s reached: SIGTERM to every process")
+                _terminate(engine, launch, process, cgroup, settings.grace_s, log)
+                break
+            if on_tick and time.monotonic() - last_tick >= 1.0:
+                last_tick = time.monotonic()
+                on_tick(elapsed)
+            time.sleep(POLL_S)
+        wall_s = time.monotonic() - started
+        exit_code = process.wait()
+        finished_at = _now()
+        if isinstance(engine, ContainerEngine) and launch.container:
+            state = engine.state(launch.container)
+    except BaseException as exc:
+        log.write("runner", f"the run ends early ({type(exc).__name__}): stopping the submission")
+        _terminate(engine, launch, process, cgroup, settings.grace_s, log)
+        raise
+    finally:
+        leftover = _end_leftovers(engine, launch, process, cgroup, log)
+        for pump in pumps:
+            pump.join(timeout=10)
     return ProcessResult(
         exit_code=None if timed_out else exit_code,
         timed_out=timed_out,
@@ -105,7 +117,23 @@ def supervise(
         started_at=started_at,
         finished_at=finished_at,
         leftover_killed=leftover,
+        container=state,
     )
+
+
+def _in_child(
+    engine: Engine, launch: Launch, settings: RunSettings, cgroup: RunCgroup | None
+) -> Callable[[], None] | None:
+    """What the child runs before exec: its limits first (as root), then the engine's own setup."""
+    steps = [step for step in (_limits_in_child(engine, settings, cgroup), launch.setup) if step]
+    if not steps:
+        return None
+
+    def run_steps() -> None:
+        for step in steps:
+            step()
+
+    return run_steps
 
 
 def _limits_in_child(engine: Engine, settings: RunSettings, cgroup: RunCgroup | None) -> Callable[[], None] | None:
