@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.errors import RunnerError
+from submission import kmsg
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "pids", "cpu", "freezer")
@@ -46,7 +47,7 @@ class RunCgroup:
         self.name = name
         self.relative = f"/{PARENT}/{name}"
         self.dirs = {c: CGROUP_ROOT / c / PARENT / name for c in CONTROLLERS}
-        self._kmsg_start = _kmsg_position()
+        self._kmsg_start = kmsg.position()
 
     @staticmethod
     def supported() -> str | None:
@@ -138,7 +139,7 @@ class RunCgroup:
             count = int(match.group(1)) if match else 0
         except OSError:
             pass
-        return max(count, _kmsg_oom_records(self.relative, self._kmsg_start))
+        return max(count, kmsg.oom_records(self.relative, self._kmsg_start))
 
     def peak_memory(self) -> int | None:
         """Return the run's peak memory use in bytes (children included), when the kernel says."""
@@ -165,43 +166,3 @@ def _write(path: Path, value: int | str) -> None:
 def _write_quietly(path: Path, value: str) -> None:
     with contextlib.suppress(OSError):
         path.write_text(value)
-
-
-def _kmsg_position() -> int | None:
-    """The kernel log's current sequence number, so later reads see only this run's records."""
-    records = _kmsg_records()
-    return records[-1][0] if records else None
-
-
-def _kmsg_records() -> list[tuple[int, str]]:
-    try:
-        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return []
-    records = []
-    try:
-        while True:
-            try:
-                raw = os.read(fd, 8192)
-            except BlockingIOError:
-                break
-            except OSError:  # EPIPE: a record was overwritten while reading; go on
-                continue
-            if not raw:
-                break
-            header, _, message = raw.decode("utf-8", "replace").partition(";")
-            fields = header.split(",")
-            if len(fields) >= 2 and fields[1].isdigit():
-                records.append((int(fields[1]), message))
-    finally:
-        os.close(fd)
-    return records
-
-
-def _kmsg_oom_records(cgroup: str, since: int | None) -> int:
-    pattern = f"task_memcg={cgroup}/"
-    return sum(
-        1
-        for sequence, message in _kmsg_records()
-        if (since is None or sequence > since) and message.startswith("oom-kill:") and pattern in message
-    )
