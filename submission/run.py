@@ -107,7 +107,7 @@ def _run(
         settings = dataclasses.replace(settings, gpus="none")
         report.limits["gpus"] = "none (no GPU on this host)"
 
-    cgroup = _make_cgroup(settings, log, warn)
+    cgroup = _make_cgroup(settings, engine, log, warn)
     report.cgroup = cgroup.relative if cgroup else None
     try:
         launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup))
@@ -158,7 +158,9 @@ def _pick_engine(settings: RunSettings, log: CappedLog) -> tuple[Engine | None, 
     return (None, reason) if reason else (engine, "")
 
 
-def _make_cgroup(settings: RunSettings, log: CappedLog, warn: Callable[[str], None]) -> RunCgroup | None:
+def _make_cgroup(
+    settings: RunSettings, engine: Engine, log: CappedLog, warn: Callable[[str], None]
+) -> RunCgroup | None:
     reason = RunCgroup.supported()
     if not reason:
         try:
@@ -167,10 +169,14 @@ def _make_cgroup(settings: RunSettings, log: CappedLog, warn: Callable[[str], No
             )
         except RunnerError as exc:
             reason = str(exc)
-    message = (
-        f"no cgroup for this run ({reason}): memory and process limits fall back to rlimits, "
-        "the CPU limit and the OOM count are lost, and processes left behind may survive"
-    )
+    if engine.enters_cgroup:
+        lost = (
+            "memory and process limits fall back to rlimits, the CPU limit, the OOM count and the peak "
+            "memory are lost, and processes left behind may survive"
+        )
+    else:
+        lost = f"{engine.name} still applies the limits, but the OOM count and the peak memory are lost"
+    message = f"no cgroup for this run ({reason}): {lost}"
     warn(f"WARNING: {message}")
     log.write("runner", message)
     return None
