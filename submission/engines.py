@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.names import CONTAINER_DATA, CONTAINER_OUTPUT, CONTAINER_SUBMISSION
+from submission.cgroup import CPU_PERIOD_US, cpu_quota_us
 from submission.privileges import SANDBOX_UID, sandbox_user_setup
 from submission.settings import RunSettings
 
@@ -30,7 +31,6 @@ PODMAN_BASE = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
 DOCKER_BASE = ("docker",)
 #: The folder of the run's scratch space that holds the staged submission.
 STAGED_SUBMISSION = "submission"
-CPU_PERIOD_US = 100_000
 _SYSTEM_DIRS = ("bin", "lib", "lib32", "lib64", "sbin")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf", "passwd", "group")
 # What docker and podman report as the start time of a container that never started.
@@ -316,11 +316,6 @@ class ContainerEngine(Engine):
     def remove(self, run_name: str) -> None:
         """Remove the container, running or not, if it is there."""
         subprocess.run([*self.base, "rm", "--force", run_name], capture_output=True, timeout=120)
-
-
-def cpu_quota_us(cpus: float) -> int:
-    """Return the CFS quota in microseconds per 100 ms period for `cpus` CPUs (at least 1 ms)."""
-    return max(1000, round(cpus * CPU_PERIOD_US))
 
 
 def docker_engine_reachable() -> bool:

@@ -141,7 +141,7 @@ def _supervise(
     warn: Callable[[str], None],
 ) -> tuple[ProcessResult, int] | None:
     """Run the submission in its cgroup; return how it ended and the OOM kills, or None when it could not start."""
-    cgroup = _make_cgroup(settings, log, warn)
+    cgroup = _make_cgroup(settings, engine, log, warn)
     report.cgroup = cgroup.relative if cgroup else None
     try:
         launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup), scratch)
@@ -181,7 +181,9 @@ def _pick_engine(settings: RunSettings, log: CappedLog) -> tuple[Engine | None, 
     return (None, reason) if reason else (engine, "")
 
 
-def _make_cgroup(settings: RunSettings, log: CappedLog, warn: Callable[[str], None]) -> RunCgroup | None:
+def _make_cgroup(
+    settings: RunSettings, engine: Engine, log: CappedLog, warn: Callable[[str], None]
+) -> RunCgroup | None:
     reason = RunCgroup.supported()
     if not reason:
         try:
@@ -190,10 +192,14 @@ def _make_cgroup(settings: RunSettings, log: CappedLog, warn: Callable[[str], No
             )
         except RunnerError as exc:
             reason = str(exc)
-    message = (
-        f"no cgroup for this run ({reason}): memory and process limits fall back to rlimits, "
-        "the CPU limit and the OOM count are lost, and processes left behind may survive"
-    )
+    if engine.enters_cgroup:
+        lost = (
+            "memory and process limits fall back to rlimits, the CPU limit, the OOM count and the peak "
+            "memory are lost, and processes left behind may survive"
+        )
+    else:
+        lost = f"{engine.name} still applies the limits and reports OOM kills, but the peak memory is lost"
+    message = f"no cgroup for this run ({reason}): {lost}"
     warn(f"WARNING: {message}")
     log.write("runner", message)
     return None
