@@ -29,6 +29,8 @@ MIN_INODES = 1024
 MIN_LIMIT_BYTES = 16 * 1024**2
 DEFAULT_OUTPUT_LIMIT = 1024**3
 _MOUNT_OPTIONS = "loop,nosuid,nodev,noexec"
+LINK = "a symbolic link"
+NOT_REGULAR = "not a regular file"
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,12 @@ class OutputVolume:
         full = info.f_bavail * info.f_frsize < 64 * 1024 or info.f_favail == 0
         return OutputUsage(bytes_used=bytes_used, files=max(0, files), full=full)
 
-    def collect(self) -> list[str]:
+    def collect(self) -> dict[str, str]:
         """Copy the regular files and folders out, unmount and delete the image; RUN_DIR/output becomes a folder.
 
-        Returns the paths (relative to /output) of what was left out: links, devices,
-        FIFOs, sockets. Every process of the run must be gone. Raises RunnerError when
-        the volume cannot be unmounted.
+        Returns what was left out, each path (relative to /output) with what it was: "a
+        symbolic link" or "not a regular file" (a device, FIFO or socket). Every process of
+        the run must be gone. Raises RunnerError when the volume cannot be unmounted.
         """
         staging = self.mount_point.with_name(f".{self.mount_point.name}.collect")
         if os.path.lexists(staging):
@@ -144,26 +146,26 @@ def _run_or_raise(argv: list[str], what: str) -> None:
         raise RunnerError(f"{what}: {done.stderr.strip() or f'{argv[0]} exited with code {done.returncode}'}")
 
 
-def _copy_tree(source: Path, destination: Path) -> list[str]:
+def _copy_tree(source: Path, destination: Path) -> dict[str, str]:
     """Copy regular files and folders from `source` into `destination` without following any link."""
-    skipped: list[str] = []
+    skipped: dict[str, str] = {}
     for folder, folders, files, folder_fd in os.fwalk(source, follow_symlinks=False):
         relative = Path(folder).relative_to(source)
         target = destination / relative
         for name in folders:
             if stat.S_ISLNK(os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode):
-                skipped.append((relative / name).as_posix())
+                skipped[(relative / name).as_posix()] = LINK
             else:
                 (target / name).mkdir(mode=0o755)
         for name in files:
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
-            except OSError:
-                skipped.append((relative / name).as_posix())
+            mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
+            if not stat.S_ISREG(mode):
+                skipped[(relative / name).as_posix()] = LINK if stat.S_ISLNK(mode) else NOT_REGULAR
                 continue
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
             with os.fdopen(fd, "rb") as handle:
                 if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    skipped.append((relative / name).as_posix())
+                    skipped[(relative / name).as_posix()] = NOT_REGULAR
                     continue
                 with (target / name).open("xb") as copy:
                     shutil.copyfileobj(handle, copy, 1024**2)

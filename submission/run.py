@@ -113,21 +113,22 @@ def _run(
             staged = stage_submission(settings.submission_dir, scratch / STAGED_SUBMISSION)
             log.write("runner", "/submission holds " + ", ".join(path.as_posix() for path in staged))
         volume = _make_output_volume(settings, engine, scratch, log, warn, report)
+        skipped: dict[str, str] = {}
         try:
             outcome = _supervise(engine, settings, scratch, report, log, progress, warn)
             usage = volume.usage() if volume else None
         finally:
             if volume:
                 skipped = volume.collect()
-                if skipped:
-                    log.write("runner", f"left out of the output (not regular files): {', '.join(skipped[:5])}")
+                for path, kind in list(skipped.items())[:5]:
+                    log.write("runner", f"left out of the output: /output/{path} is {kind}")
     if outcome is None:
         return
     result, oom_kills = outcome
     _record(report, result, usage)
     solution = read_untrusted_json(settings.output_dir / SOLUTION_REPORT_FILE) or {}
     report.execution_provider = untrusted_string(solution.get("execution_provider"))
-    report.status, report.message = judge(settings, engine, result, oom_kills, usage, log)
+    report.status, report.message = judge(settings, engine, result, oom_kills, usage, skipped, log)
     log.write("runner", f"status {report.status}: {report.message}")
 
 
@@ -258,6 +259,7 @@ def judge(
     result: ProcessResult,
     oom_kills: int,
     usage: OutputUsage | None,
+    skipped: dict[str, str],
     log: CappedLog,
 ) -> tuple[Status, str]:
     """Return the status of a finished run and its one-sentence message.
@@ -265,6 +267,7 @@ def judge(
     Order matters: a container the engine never started is the engine's failure; a run
     killed at the limit is a timeout even if memory ran out on the way; an OOM kill and
     a full /output explain a non-zero exit; only a clean exit has its output checked.
+    `skipped` is what the output volume left out (OutputVolume.collect), by path.
     """
     tail = " | ".join(line.strip() for line in log.stderr_tail() if line.strip())
     if isinstance(engine, ContainerEngine) and (result.container is None or not result.container.started):
@@ -293,6 +296,11 @@ def judge(
     if exit_code != 0:
         return Status.FAILED, f"the submission exited with code {exit_code}" + (
             f"; last stderr lines: {tail}" if tail else "; it wrote nothing on stderr"
+        )
+    if DESCRIPTORS_FILE in skipped:
+        return Status.INVALID_OUTPUT, (
+            f"the output is invalid: {DESCRIPTORS_FILE} is {skipped[DESCRIPTORS_FILE]}; "
+            "write the file itself, not a link"
         )
     try:
         expected = read_track_ids(settings.data_dir / TRACKS_FILE)

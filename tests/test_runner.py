@@ -1,118 +1,31 @@
-"""The runner against misbehaving submissions, for real under bubblewrap and podman.
+"""The runner against misbehaving submissions, for real under bubblewrap, podman and docker.
 
 Each fixture in tests/fixtures/submissions does one wrong thing; each test asserts the
 status and message the participant sees, the run report, and what is left on the host.
+The attacks on the runner itself are in test_security.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ENGINES, FIXTURES, engine_missing, processes_running
 from face_tracks import write_test_folder
-from podman_image import ensure_image
 
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
 from contracts.status import RUN_REPORT_FIELDS
-from submission.cgroup import CGROUP_ROOT, CONTROLLERS
 from submission.rlimits import rlimit_setter
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
-ENGINES = ["bwrap", "podman"]
-
-
-@dataclass
-class Run:
-    """A finished `python -m submission run`: its exit code, terminal output, report and folder."""
-
-    exit_code: int
-    stderr: str
-    report: dict
-    run_dir: Path
-
-    @property
-    def log(self) -> str:
-        return (self.run_dir / LOG_FILE).read_text(errors="replace")
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A dataset root with test/ (5 face tracks) and a secret gt/ beside it."""
-    root = tmp_path_factory.mktemp("dataset")
-    write_test_folder(root / "test", n_tracks=5)
-    (root / "gt").mkdir()
-    (root / "gt" / "references.npz").write_text("SECRET GROUND TRUTH")
-    return root
-
-
-@pytest.fixture(scope="module")
-def podman_image() -> str:
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed (.ci/run installs it)")
-    return ensure_image()
-
-
-@pytest.fixture
-def runner(dataset: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
-    """Return a function that runs fixture NAME under ENGINE and returns a `Run`."""
-
-    reports: list[dict] = []
-
-    def run(engine: str, name: str, *options: str, args: tuple[str, ...] = ()) -> Run:
-        run_dir = tmp_path / f"run-{engine}-{name}"
-        command = [sys.executable, "-m", "submission", "run", "--engine", engine, "--quiet"]
-        command += ["--data", str(dataset / "test"), "--out", str(run_dir), *options]
-        if engine == "podman":
-            command += [
-                "--image",
-                request.getfixturevalue("podman_image"),
-                "--",
-                "python",
-                f"/fixtures/{name}/solution.py",
-            ]
-        else:
-            command += ["--submission", str(FIXTURES / name), "--", "python", "solution.py"]
-        command += list(args)
-        done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT)
-        report = json.loads((run_dir / RUN_REPORT_FILE).read_text())
-        reports.append(report)
-        return Run(done.returncode, done.stderr, report, run_dir)
-
-    yield run
-    # Nothing of these runs may be left: no cgroup, no container (other people's runs may be going on).
-    containers = ""
-    if shutil.which("podman"):
-        containers = subprocess.run(
-            ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
-        ).stdout
-    for report in reports:
-        if report["cgroup"]:
-            assert not [c for c in CONTROLLERS if (CGROUP_ROOT / c / report["cgroup"].lstrip("/")).exists()]
-            assert "mcs-" + report["cgroup"].rsplit("/", 1)[-1] not in containers.split()
-
-
-def _processes_running(marker: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in text and "pytest" not in text:
-            found.append(text)
-    return found
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -143,7 +56,7 @@ def test_never_ending_submission_that_ignores_sigterm_is_killed_at_the_limit(run
     assert 2 <= run.report["wall_s"] < 2 + 5 + 2
     assert "SIGTERM ignored" in run.log and "SIGKILL" in run.log, run.log
     assert time.monotonic() - started < 60
-    assert not _processes_running("never_ends")
+    assert not processes_running("never_ends")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -202,7 +115,7 @@ def test_fork_bomb_hits_the_pids_limit_and_the_machine_stays_usable(runner, engi
     assert run.report["exit_code"] == 4
     assert "forks failed" in run.log
     assert subprocess.run(["true"]).returncode == 0
-    assert not _processes_running("fork_bomb")
+    assert not processes_running("fork_bomb")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -259,44 +172,46 @@ def test_a_daemon_left_behind_does_not_survive_the_run(runner, engine: str) -> N
     assert "daemon started" in run.log
     time.sleep(5)  # the daemon would write its marker 4 s after it started
     assert not (run.run_dir / OUTPUT_DIR / "daemon-was-here").exists()
-    assert not _processes_running("leaves_daemon")
+    assert not processes_running("leaves_daemon")
 
 
-def test_missing_engine_is_an_engine_error_with_the_fix(runner) -> None:
-    run = runner("docker", "good")
-    assert run.exit_code == 3
-    assert run.report["status"] == "engine_error"
-    assert run.report["fault"] == "organizer"
-    assert (
-        "no docker engine is reachable" in run.report["message"] or "docker is not installed" in run.report["message"]
+def test_unreachable_docker_engine_is_an_engine_error_with_the_fix(dataset: Path, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "submission", "run", "--engine", "docker", "--image", "any:tag", "--quiet"]
+    command += ["--data", str(dataset / "test"), "--out", str(tmp_path / "run")]
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert done.returncode == 3
+    assert report["status"] == "engine_error" and report["fault"] == "organizer"
+    assert report["message"] in (
+        "no docker engine is reachable (the docker CLI is only a client here); use --engine podman or bwrap",
+        "docker is not installed; install it (`apt-get install docker`) or use --engine bwrap",
     )
 
 
-def test_absent_image_is_an_engine_error_naming_make_build(dataset: Path, tmp_path: Path) -> None:
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed (.ci/run installs it)")
-    command = [sys.executable, "-m", "submission", "run", "--engine", "podman", "--image", "localhost/absent:none"]
+@pytest.mark.parametrize("engine", ["podman", "docker"])
+def test_absent_image_is_an_engine_error_naming_make_build(engine: str, dataset: Path, tmp_path: Path) -> None:
+    missing = engine_missing(engine)
+    if missing:
+        pytest.skip(missing)
+    command = [sys.executable, "-m", "submission", "run", "--engine", engine, "--image", "localhost/absent:none"]
     done = subprocess.run(
         [*command, "--data", str(dataset / "test"), "--out", str(tmp_path / "run")], capture_output=True, text=True
     )
     report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
     assert done.returncode == 3
-    assert report["message"] == "image localhost/absent:none is not present in podman; build it first with `make build`"
+    expected = f"image localhost/absent:none is not present in {engine}; build it first with `make build`"
+    assert report["message"] == expected
 
 
-def test_ground_truth_inside_the_submission_folder_is_hidden(tmp_path: Path) -> None:
-    """The default submission folder is the project root, where data/ lives: gt must stay out of reach."""
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURES / "reads_host", project)
-    write_test_folder(project / "data" / "demo" / "test", n_tracks=2)
-    (project / "data" / "demo" / "gt").mkdir()
-    (project / "data" / "demo" / "gt" / "references.npz").write_text("SECRET")
-    command = [sys.executable, "-m", "submission", "run", "--engine", "bwrap", "--quiet", "--submission", str(project)]
-    command += ["--data", str(project / "data" / "demo" / "test"), "--out", str(project / "out")]
-    command += ["--", "python", "solution.py", "/submission/data", "/submission/out"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    log = (project / "out" / LOG_FILE).read_text()
-    assert "read: nothing" in log, done.stderr + log
+@pytest.mark.parametrize("engine", ENGINES)
+def test_exit_code_125_of_the_submission_is_the_participants_not_an_engine_error(runner, engine: str) -> None:
+    """125 is docker's own code for its failures: a submission exiting with it stays a participant failure."""
+    run = runner(engine, "exits_125")
+    assert run.exit_code == 1
+    assert run.report["status"] == "failed" and run.report["fault"] == "participant"
+    assert run.report["exit_code"] == 125
+    assert run.report["message"].startswith("the submission exited with code 125; last stderr lines: ")
 
 
 def test_a_used_run_folder_is_refused_unless_forced(runner, dataset: Path, tmp_path: Path) -> None:
