@@ -181,8 +181,14 @@ def test_many_bad_rows_are_shortened(path):
     ("track_id", "expected", "message"),
     [
         (np.array([3, 4, 3, 4, 5, 6]), None, r"^2 track id\(s\) appear more than once: 3, 4; write each track once$"),
-        (IDS, np.r_[IDS, 99], r"^1 track id\(s\) of tracks.csv are missing: 99; write one row for every track$"),
-        (IDS, IDS[2:], r"^2 track id\(s\) are not in tracks.csv: 12, 15; remove them$"),
+        (IDS, np.r_[IDS, 99], r"^track_id holds 6 rows, tracks.csv has 7 tracks; write one row per track$"),
+        (IDS, IDS[2:], r"^track_id holds 6 rows, tracks.csv has 4 tracks; write one row per track$"),
+        (
+            np.r_[IDS[:4], 98, 99],
+            IDS,
+            r"^2 track id\(s\) of tracks.csv are missing: 7, 40, and in their place are ids not in tracks.csv: "
+            r"98, 99; write the ids of tracks.csv$",
+        ),
     ],
 )
 def test_track_ids_must_match_exactly(path, track_id, expected, message):

@@ -175,6 +175,10 @@ def duplicate_first(arrays):
     arrays[TRACK_ID_KEY][1] = arrays[TRACK_ID_KEY][0]
 
 
+def replace_ids(arrays):
+    arrays[TRACK_ID_KEY][:2] = [10**9, 10**9 + 1]
+
+
 def extra_ids(arrays):
     arrays[TRACK_ID_KEY] = np.r_[arrays[TRACK_ID_KEY], 10**9, 10**9 + 1]
     arrays[DESCRIPTOR_KEY] = np.r_[arrays[DESCRIPTOR_KEY], arrays[DESCRIPTOR_KEY][:2]]
@@ -206,10 +210,11 @@ BAD_DESCRIPTORS = [
         r"descriptor has dimension 8, the references have 16; write \[N, 16\] descriptors",
     ),
     ("NaN", lambda s: run_arrays(s, with_nan), r"NaN or inf in 2 row\(s\) \(track ids \d+, \d+\)"),
-    ("missing ids", lambda s: run_arrays(s, drop_rows(7)), r"7 track id\(s\) of tracks.csv are missing: \d+, "),
+    ("missing ids", lambda s: run_arrays(s, drop_rows(7)), r"track_id holds 113 rows, tracks.csv has 120 tracks"),
+    ("other ids", lambda s: run_arrays(s, replace_ids), r"2 track id\(s\) of tracks.csv are missing: \d+, \d+, and in"),
     ("empty arrays", lambda s: run_arrays(s, drop_rows(10**6)), r"the descriptors file is empty"),
     ("duplicated ids", lambda s: run_arrays(s, duplicate_first), r"1 track id\(s\) appear more than once"),
-    ("extra ids", lambda s: run_arrays(s, extra_ids), r"2 track id\(s\) are not in tracks.csv: 1000000000, 1000000001"),
+    ("extra ids", lambda s: run_arrays(s, extra_ids), r"track_id holds 122 rows, tracks.csv has 120 tracks; write one"),
 ]
 
 BAD_OTHERS = [
