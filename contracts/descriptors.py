@@ -311,15 +311,15 @@ def _check_headers(
         raise InvalidOutputError(
             f"{DESCRIPTOR_KEY} has {descriptor_rows} rows but {TRACK_ID_KEY} has {rows} ids; write one row per track"
         )
-    # A trusted `dim` may exceed MAX_DIM; the file's own D may not, or be empty.
-    if width < 1 or (dim is None and width > MAX_DIM):
-        raise InvalidOutputError(
-            f"{DESCRIPTOR_KEY} must have a dimension D between 1 and {dim or MAX_DIM}, got {width}; "
-            "write [N, D] descriptors of the references' dimension"
-        )
     if dim is not None and width != dim:
         raise InvalidOutputError(
             f"{DESCRIPTOR_KEY} has dimension {width}, the references have {dim}; write [N, {dim}] descriptors"
+        )
+    # A trusted `dim` may exceed MAX_DIM; the file's own D may not, and [N, 0] holds nothing to score.
+    if width < 1 or (dim is None and width > MAX_DIM):
+        raise InvalidOutputError(
+            f"{DESCRIPTOR_KEY} must have a dimension D between 1 and {MAX_DIM}, got {width}; "
+            "write [N, D] descriptors of the references' dimension"
         )
 
 
