@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import io
-import lzma
 import math
 import os
 import stat
@@ -53,8 +52,12 @@ _OVERHEAD_BYTES = 64 * 1024
 _CHUNK_BYTES = 1024**2
 _ID_BYTES = 8
 _DESCRIPTOR_DTYPE = np.dtype(np.float32)
-# What zipfile and its decompressors raise on a corrupt, encrypted or unsupported member.
-_ZIP_ERRORS = (OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
+# What zipfile and zlib raise on a corrupt or encrypted member.
+_ZIP_ERRORS = (OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error)
+# numpy.savez stores, numpy.savez_compressed deflates. zipfile caps deflate's output per
+# read but decompresses a whole bzip2 or LZMA chunk at once: a few kilobytes of those can
+# inflate to gigabytes while only the header is being read.
+_COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 # What numpy's header reader raises on a malformed header: it parses the header with
 # ast.literal_eval and tokenize, which also fail with these on a short but deep one.
 _HEADER_ERRORS = (ValueError, SyntaxError, RecursionError, MemoryError, tokenize.TokenError)
@@ -207,6 +210,12 @@ def _check_directory(path: Path, members: list[zipfile.ZipInfo], max_bytes: int)
     if sum(m.file_size for m in members) > max_bytes:
         raise InvalidOutputError(
             f"{path.name} unpacks to more than {format_size(max_bytes)}; write only {TRACK_ID_KEY} and {DESCRIPTOR_KEY}"
+        )
+    other_compression = [m for m in members if m.compress_type not in _COMPRESSIONS]
+    if other_compression:
+        raise InvalidOutputError(
+            f"{path.name} must hold stored or deflated members, got {other_compression[0].filename} compressed "
+            f"with zip method {other_compression[0].compress_type}; write it with numpy.savez or numpy.savez_compressed"
         )
     names = {m.filename for m in members}
     missing = [n[:-4] for n in sorted(_EXPECTED_MEMBERS - names)]

@@ -365,3 +365,23 @@ def test_large_and_fortran_ordered_arrays_read_back_exactly(path, save):
     np.testing.assert_array_equal(result.track_id, ids)
     np.testing.assert_array_equal(result.descriptor, descriptors)
     assert result.track_id.dtype == np.int64 and result.descriptor.dtype == np.float32
+
+
+@pytest.mark.parametrize(("method", "number"), [(zipfile.ZIP_BZIP2, 12), (zipfile.ZIP_LZMA, 14)])
+def test_only_stored_or_deflated_members_are_read(path, method, number):
+    # 80 MB of ids compress to a few kilobytes; zipfile would inflate them in one piece.
+    with zipfile.ZipFile(path, "w", method) as archive:
+        archive.writestr(f"{TRACK_ID_KEY}.npy", npy_of(np.zeros(10_000_000, np.int64)))
+        archive.writestr(f"{DESCRIPTOR_KEY}.npy", npy_of(valid_descriptors(5)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            InvalidOutputError,
+            match=rf"^descriptors\.npz must hold stored or deflated members, got track_id\.npy compressed with zip "
+            rf"method {number}; write it with numpy\.savez or numpy\.savez_compressed$",
+        ):
+            read_descriptors(path, expected_track_ids=IDS[:5], dim=DIM)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024**2
