@@ -2,13 +2,16 @@
 
 import io
 import os
+import time
+import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from contracts.descriptors import few_ids, read_descriptors
+from contracts.descriptors import MAX_DIM, few_ids, read_descriptors
 from contracts.errors import InvalidOutputError
 from contracts.names import DESCRIPTOR_KEY, DESCRIPTORS_FILE, TRACK_ID_KEY
 
@@ -181,8 +184,14 @@ def test_many_bad_rows_are_shortened(path):
     ("track_id", "expected", "message"),
     [
         (np.array([3, 4, 3, 4, 5, 6]), None, r"^2 track id\(s\) appear more than once: 3, 4; write each track once$"),
-        (IDS, np.r_[IDS, 99], r"^1 track id\(s\) of tracks.csv are missing: 99; write one row for every track$"),
-        (IDS, IDS[2:], r"^2 track id\(s\) are not in tracks.csv: 12, 15; remove them$"),
+        (IDS, np.r_[IDS, 99], r"^track_id holds 6 rows, tracks.csv has 7 tracks; write one row per track$"),
+        (IDS, IDS[2:], r"^track_id holds 6 rows, tracks.csv has 4 tracks; write one row per track$"),
+        (
+            np.r_[IDS[:4], 98, 99],
+            IDS,
+            r"^2 track id\(s\) of tracks.csv are missing: 7, 40, and in their place are ids not in tracks.csv: "
+            r"98, 99; write the ids of tracks.csv$",
+        ),
     ],
 )
 def test_track_ids_must_match_exactly(path, track_id, expected, message):
@@ -194,3 +203,185 @@ def test_track_ids_must_match_exactly(path, track_id, expected, message):
 def test_few_ids():
     assert few_ids(np.array([1, 2])) == "1, 2"
     assert few_ids(np.arange(7)) == "0, 1, 2, 3, 4, ..."
+
+
+def npy(dtype: str, shape: tuple[int, ...], body: bytes) -> bytes:
+    """A .npy file whose header says `dtype` and `shape`, followed by `body` whatever its length."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + body
+
+
+def npy_of(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array)
+    return buffer.getvalue()
+
+
+def write_members(path: Path, *members: tuple[str, bytes]) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns on a repeated name; repeating is the point
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+    return path
+
+
+BOMB = (10**9, 10**9)
+VALID_IDS = (f"{TRACK_ID_KEY}.npy", npy_of(IDS))
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "message"),
+    [
+        (
+            npy("<f4", BOMB, b"\0" * 32),
+            r"^descriptor must hold the 4000000000000000000 bytes its \.npy header declares "
+            r"\(shape \[1000000000, 1000000000\], float32\), got 32; write it with numpy\.savez$",
+        ),
+        (npy("<f8", BOMB, b""), r"^descriptor must be float32, got float64; convert with \.astype\(numpy\.float32\)$"),
+        (
+            npy("<f4", (10**18,), b""),
+            r"^descriptor must be two-dimensional \[N, D\], got shape \[1000000000000000000\]$",
+        ),
+        (
+            npy("|O", BOMB, b"not a pickle"),
+            r"^descriptors\.npz holds object arrays; track_id must be integers and descriptor float32$",
+        ),
+        (
+            npy("<f4", (IDS.size, DIM), b"\0" * (IDS.size * DIM * 4 - 4)),
+            r"^descriptor must hold the 192 bytes its \.npy header declares \(shape \[6, 8\], float32\), got 188; ",
+        ),
+        (
+            npy("<f4", (IDS.size - 1, DIM), b"\0" * (IDS.size * DIM * 4)),
+            r"^descriptor must hold the 160 bytes its \.npy header declares \(shape \[5, 8\], float32\), got 192; ",
+        ),
+    ],
+    ids=["header bomb", "bomb of the wrong dtype", "bomb of the wrong ndim", "object bomb", "short body", "long body"],
+)
+@pytest.mark.parametrize("expected", [None, IDS])
+def test_header_is_checked_before_anything_is_allocated(path, descriptor, message, expected):
+    write_members(path, VALID_IDS, (f"{DESCRIPTOR_KEY}.npy", descriptor))
+    with pytest.raises(InvalidOutputError, match=message):
+        read_descriptors(path, expected_track_ids=expected)
+
+
+def test_track_id_header_bomb(path):
+    write_members(path, (f"{TRACK_ID_KEY}.npy", npy("<i8", (10**18,), b"\0" * 8)), (f"{DESCRIPTOR_KEY}.npy", b""))
+    with pytest.raises(
+        InvalidOutputError,
+        match=r"^descriptors\.npz is not a valid npz archive: descriptor must be \.npy arrays; write it with numpy",
+    ):
+        read_descriptors(path)
+    write_members(
+        path,
+        (f"{TRACK_ID_KEY}.npy", npy("<i8", (10**18,), b"\0" * 8)),
+        (f"{DESCRIPTOR_KEY}.npy", npy_of(valid_descriptors())),
+    )
+    with pytest.raises(InvalidOutputError, match=r"^track_id must hold the 8000000000000000000 bytes its \.npy header"):
+        read_descriptors(path, expected_track_ids=IDS, dim=DIM)
+
+
+def test_a_deeply_nested_header_never_reaches_the_parser(path):
+    # Under numpy's own 10,000-byte header limit, this exhausts ast.literal_eval (MemoryError).
+    nested = b"-" * 9000 + b"1"
+    member = b"\x93NUMPY\x01\x00" + len(nested).to_bytes(2, "little") + nested
+    write_members(path, (f"{TRACK_ID_KEY}.npy", member), (f"{DESCRIPTOR_KEY}.npy", npy_of(valid_descriptors())))
+    with pytest.raises(
+        InvalidOutputError, match=r"^descriptors\.npz is not a valid npz archive: track_id must be \.npy arrays; "
+    ):
+        read_descriptors(path)
+
+
+def test_millions_of_ids_for_a_few_tracks_are_counted_not_loaded(path):
+    ids = np.zeros(5_000_000, dtype=np.int64)
+    np.savez_compressed(path, **{TRACK_ID_KEY: ids, DESCRIPTOR_KEY: valid_descriptors(5)})
+    del ids
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(
+            InvalidOutputError, match=r"^track_id holds 5000000 rows, tracks.csv has 5 tracks; write one row per track$"
+        ):
+            read_descriptors(path, expected_track_ids=IDS[:5], dim=DIM)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024**2
+    assert elapsed < 1.0
+
+
+def test_file_larger_than_the_tracks_need(path):
+    np.savez(path, **{TRACK_ID_KEY: IDS, DESCRIPTOR_KEY: valid_descriptors(dim=4000)})
+    with pytest.raises(
+        InvalidOutputError,
+        match=r"^descriptors\.npz is too large: \d+\.\d KiB, the limit for 6 tracks of dimension 8 is 64\.2 KiB; "
+        r"write one row per track of tracks\.csv$",
+    ):
+        read_descriptors(path, expected_track_ids=IDS, dim=DIM)
+    assert read_descriptors(path, expected_track_ids=IDS).descriptor.shape == (IDS.size, 4000)
+
+
+@pytest.mark.parametrize(
+    ("dim_written", "dim", "message"),
+    [
+        (0, None, rf"^descriptor must have a dimension D between 1 and {MAX_DIM}, got 0; write \[N, D\] descriptors"),
+        (MAX_DIM + 1, None, rf"^descriptor must have a dimension D between 1 and {MAX_DIM}, got {MAX_DIM + 1}; "),
+        (0, DIM, r"^descriptor has dimension 0, the references have 8; write \[N, 8\] descriptors$"),
+    ],
+)
+def test_dimension_zero_is_refused_even_without_a_required_dimension(path, dim_written, dim, message):
+    write(path, **{TRACK_ID_KEY: IDS, DESCRIPTOR_KEY: np.zeros((IDS.size, dim_written), np.float32)})
+    with pytest.raises(InvalidOutputError, match=message):
+        read_descriptors(path, expected_track_ids=IDS, dim=dim)
+
+
+def test_a_required_dimension_above_max_dim_is_accepted(path):
+    write(path, **{TRACK_ID_KEY: IDS[:1], DESCRIPTOR_KEY: np.ones((1, MAX_DIM + 4), np.float32)})
+    assert read_descriptors(path, expected_track_ids=IDS[:1], dim=MAX_DIM + 4).descriptor.shape == (1, MAX_DIM + 4)
+
+
+def test_repeated_member_is_refused(path):
+    write_valid(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(f"{TRACK_ID_KEY}.npy", npy_of(IDS[::-1].copy()))
+    with pytest.raises(
+        InvalidOutputError,
+        match=r"^descriptors\.npz must hold each array once, got track_id\.npy more than once; "
+        r"write it with a single numpy\.savez call$",
+    ):
+        read_descriptors(path, expected_track_ids=IDS, dim=DIM)
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_large_and_fortran_ordered_arrays_read_back_exactly(path, save):
+    ids = np.arange(3000, dtype=">i4")
+    descriptors = np.asfortranarray(valid_descriptors(3000, 160))
+    save(path, **{TRACK_ID_KEY: ids, DESCRIPTOR_KEY: descriptors})
+    result = read_descriptors(path, expected_track_ids=ids, dim=160)
+    np.testing.assert_array_equal(result.track_id, ids)
+    np.testing.assert_array_equal(result.descriptor, descriptors)
+    assert result.track_id.dtype == np.int64 and result.descriptor.dtype == np.float32
+
+
+@pytest.mark.parametrize(("method", "number"), [(zipfile.ZIP_BZIP2, 12), (zipfile.ZIP_LZMA, 14)])
+def test_only_stored_or_deflated_members_are_read(path, method, number):
+    # 80 MB of ids compress to a few kilobytes; zipfile would inflate them in one piece.
+    with zipfile.ZipFile(path, "w", method) as archive:
+        archive.writestr(f"{TRACK_ID_KEY}.npy", npy_of(np.zeros(10_000_000, np.int64)))
+        archive.writestr(f"{DESCRIPTOR_KEY}.npy", npy_of(valid_descriptors(5)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            InvalidOutputError,
+            match=rf"^descriptors\.npz must hold stored or deflated members, got track_id\.npy compressed with zip "
+            rf"method {number}; write it with numpy\.savez or numpy\.savez_compressed$",
+        ):
+            read_descriptors(path, expected_track_ids=IDS[:5], dim=DIM)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024**2

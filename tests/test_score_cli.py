@@ -1,10 +1,12 @@
 """`python -m evaluate score`: the reports it writes, --public-only, and one `Error:` line for each bad input."""
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +177,10 @@ def duplicate_first(arrays):
     arrays[TRACK_ID_KEY][1] = arrays[TRACK_ID_KEY][0]
 
 
+def replace_ids(arrays):
+    arrays[TRACK_ID_KEY][:2] = [10**9, 10**9 + 1]
+
+
 def extra_ids(arrays):
     arrays[TRACK_ID_KEY] = np.r_[arrays[TRACK_ID_KEY], 10**9, 10**9 + 1]
     arrays[DESCRIPTOR_KEY] = np.r_[arrays[DESCRIPTOR_KEY], arrays[DESCRIPTOR_KEY][:2]]
@@ -206,10 +212,11 @@ BAD_DESCRIPTORS = [
         r"descriptor has dimension 8, the references have 16; write \[N, 16\] descriptors",
     ),
     ("NaN", lambda s: run_arrays(s, with_nan), r"NaN or inf in 2 row\(s\) \(track ids \d+, \d+\)"),
-    ("missing ids", lambda s: run_arrays(s, drop_rows(7)), r"7 track id\(s\) of tracks.csv are missing: \d+, "),
+    ("missing ids", lambda s: run_arrays(s, drop_rows(7)), r"track_id holds 113 rows, tracks.csv has 120 tracks"),
+    ("other ids", lambda s: run_arrays(s, replace_ids), r"2 track id\(s\) of tracks.csv are missing: \d+, \d+, and in"),
     ("empty arrays", lambda s: run_arrays(s, drop_rows(10**6)), r"the descriptors file is empty"),
     ("duplicated ids", lambda s: run_arrays(s, duplicate_first), r"1 track id\(s\) appear more than once"),
-    ("extra ids", lambda s: run_arrays(s, extra_ids), r"2 track id\(s\) are not in tracks.csv: 1000000000, 1000000001"),
+    ("extra ids", lambda s: run_arrays(s, extra_ids), r"track_id holds 122 rows, tracks.csv has 120 tracks; write one"),
 ]
 
 BAD_OTHERS = [
@@ -275,6 +282,27 @@ def test_module_entry_point_exit_codes(setup, project_root):
     bad = subprocess.run([*command, "--descriptors", str(setup.gt)], capture_output=True, text=True, env=env)
     assert bad.returncode == 2
     assert bad.stderr == "Error: gt is not a regular file; write a plain .npz file\n"
+
+
+def test_header_bomb_is_one_error_line_without_a_traceback(setup, project_root):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 10**9)})
+    ids = io.BytesIO()
+    np.lib.format.write_array(ids, setup.case.track_id)
+    with zipfile.ZipFile(setup.descriptors, "w") as archive:
+        archive.writestr(f"{TRACK_ID_KEY}.npy", ids.getvalue())
+        archive.writestr(f"{DESCRIPTOR_KEY}.npy", header.getvalue() + bytes(64))
+    env = {**os.environ, "PYTHONPATH": str(project_root)}
+    command = [sys.executable, "-m", "evaluate", "score", "--gt", str(setup.gt), "--out", str(setup.out)]
+    done = subprocess.run([*command, "--descriptors", str(setup.descriptors)], capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr == (
+        "Error: descriptor must hold the 4000000000000000000 bytes its .npy header declares "
+        "(shape [1000000000, 1000000000], float32), got 64; write it with numpy.savez\n"
+    )
+    assert done.stdout == ""
+    assert not (setup.out / SCORE_FILE).exists()
 
 
 @pytest.mark.parametrize(("status", "scored"), [("ok", True), ("timeout", False), ("invalid_output", False)])
