@@ -133,6 +133,16 @@ def read_descriptors(
     return Descriptors(track_id=track_id, descriptor=descriptor)
 
 
+def not_a_regular_file(name: str, is_link: bool) -> InvalidOutputError:
+    """Return the error for an output file `name` that is a symbolic link (`is_link`) or another non-regular file.
+
+    The runner, which never copies such files out of /output, words them the same way.
+    """
+    if is_link:
+        return InvalidOutputError(f"{name} is a symbolic link; write the file itself, not a link")
+    return InvalidOutputError(f"{name} is not a regular file; write a plain .npz file")
+
+
 @contextmanager
 def _open_regular_file(path: Path) -> Iterator[tuple[IO[bytes], int]]:
     """Yield the file opened for reading without following links, and its size."""
@@ -144,12 +154,12 @@ def _open_regular_file(path: Path) -> Iterator[tuple[IO[bytes], int]]:
         raise InvalidOutputError(f"{path.name} was not written: the solution must write {path}") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise InvalidOutputError(f"{path.name} is a symbolic link; write the file itself, not a link") from None
+            raise not_a_regular_file(path.name, is_link=True) from None
         raise InvalidOutputError(f"{path.name} cannot be opened: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise InvalidOutputError(f"{path.name} is not a regular file; write a plain .npz file")
+            raise not_a_regular_file(path.name, is_link=False)
         if info.st_size == 0:
             raise InvalidOutputError(f"{path.name} is empty; write it with numpy.savez")
         # os.fdopen refuses a folder, so the file object is made only once fd is a regular file.

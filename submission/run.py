@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from contracts.descriptors import read_descriptors
+from contracts.descriptors import not_a_regular_file, read_descriptors
 from contracts.errors import InvalidOutputError, RunnerError
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE, TRACKS_FILE
 from contracts.status import Status
@@ -21,7 +21,7 @@ from submission.cgroup import Limits, RunCgroup
 from submission.engines import STAGED_SUBMISSION, ContainerEngine, Engine, choose_engine, make_engine
 from submission.interrupts import RunInterrupted
 from submission.logs import CappedLog
-from submission.output_volume import OutputUsage, OutputVolume, inode_limit
+from submission.output_volume import LINK, OutputUsage, OutputVolume, inode_limit
 from submission.privileges import SANDBOX_UID
 from submission.progress import progress_line, read_untrusted_json, untrusted_string
 from submission.report import RunReport, write_report
@@ -298,10 +298,8 @@ def judge(
             f"; last stderr lines: {tail}" if tail else "; it wrote nothing on stderr"
         )
     if DESCRIPTORS_FILE in skipped:
-        return Status.INVALID_OUTPUT, (
-            f"the output is invalid: {DESCRIPTORS_FILE} is {skipped[DESCRIPTORS_FILE]}; "
-            "write the file itself, not a link"
-        )
+        error = not_a_regular_file(DESCRIPTORS_FILE, is_link=skipped[DESCRIPTORS_FILE] == LINK)
+        return Status.INVALID_OUTPUT, f"the output is invalid: {error}"
     try:
         expected = read_track_ids(settings.data_dir / TRACKS_FILE)
         descriptors = read_descriptors(settings.output_dir / DESCRIPTORS_FILE, expected, settings.dim)
