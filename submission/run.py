@@ -30,6 +30,10 @@ from submission.settings import RunSettings, host_has_gpu
 from submission.staging import stage_submission
 from submission.supervise import ProcessResult, supervise
 
+# docker and podman exit with 126 (not executable) or 127 (not found) when the image's
+# command cannot be run: the image is the participant's. 125 is the engine's own failure.
+IMAGE_COMMAND_FAILED = (126, 127)
+
 
 def run_submission(
     settings: RunSettings,
@@ -264,18 +268,18 @@ def judge(
 ) -> tuple[Status, str]:
     """Return the status of a finished run and its one-sentence message.
 
-    Order matters: a container the engine never started is the engine's failure; a run
+    Order matters: a container the engine never started is the engine's failure (unless
+    the image's own command cannot be run: docker's and podman's 126 and 127); a run
     killed at the limit is a timeout even if memory ran out on the way; an OOM kill and
     a full /output explain a non-zero exit; only a clean exit has its output checked.
     `skipped` is what the output volume left out (OutputVolume.collect), by path.
     """
     tail = " | ".join(line.strip() for line in log.stderr_tail() if line.strip())
     if isinstance(engine, ContainerEngine) and (result.container is None or not result.container.started):
-        error = result.container.error if result.container else ""
-        return Status.ENGINE_ERROR, (
-            f"{engine.name} could not start the container: {error or tail or 'it gave no reason'}; "
-            "the submission never ran"
-        )
+        reason = (result.container.error if result.container else "") or tail or "it gave no reason"
+        if result.exit_code in IMAGE_COMMAND_FAILED:
+            return Status.FAILED, f"the image's command could not be run (exit code {result.exit_code}): {reason}"
+        return Status.ENGINE_ERROR, f"{engine.name} could not start the container: {reason}; the submission never ran"
     if result.timed_out:
         return Status.TIMEOUT, (
             f"the submission did not finish within the time limit of {settings.time_limit_s:g}s and was stopped; "
@@ -298,8 +302,8 @@ def judge(
             f"; last stderr lines: {tail}" if tail else "; it wrote nothing on stderr"
         )
     if DESCRIPTORS_FILE in skipped:
-        error = not_a_regular_file(DESCRIPTORS_FILE, is_link=skipped[DESCRIPTORS_FILE] == LINK)
-        return Status.INVALID_OUTPUT, f"the output is invalid: {error}"
+        refusal = not_a_regular_file(DESCRIPTORS_FILE, is_link=skipped[DESCRIPTORS_FILE] == LINK)
+        return Status.INVALID_OUTPUT, f"the output is invalid: {refusal}"
     try:
         expected = read_track_ids(settings.data_dir / TRACKS_FILE)
         descriptors = read_descriptors(settings.output_dir / DESCRIPTORS_FILE, expected, settings.dim)
