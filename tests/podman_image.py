@@ -27,7 +27,8 @@ HASH_LABEL = "fixtures-hash"
 ENGINE_COMMANDS = {"podman": PODMAN_BASE, "docker": DOCKER_BASE}
 
 
-def _content_hash() -> str:
+def content_hash() -> str:
+    """Return the hash the test image is labelled with: its Containerfile and the fixtures."""
     digest = hashlib.sha256(CONTAINERFILE.read_bytes())
     for path in sorted(FIXTURES.rglob("*.py")):
         digest.update(path.relative_to(FIXTURES).as_posix().encode())
@@ -61,7 +62,7 @@ def ensure_image(engine: str = "podman") -> str:
     Raises subprocess.CalledProcessError when the base image, the wheel download, the build
     or the copy between engines fails.
     """
-    wanted = _content_hash()
+    wanted = content_hash()
     if image_label(IMAGE, HASH_LABEL, engine) == wanted:
         return IMAGE
     other = "docker" if engine == "podman" else "podman"

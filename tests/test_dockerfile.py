@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from face_tracks import write_test_folder
-from podman_image import engine_command, image_label
+from podman_image import HASH_LABEL, NUMPY_PIN, content_hash, engine_command, ensure_image, image_label
 
 from contracts.names import DESCRIPTORS_FILE, OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SCORE_FILE, TRACK_ID_KEY
 from contracts.status import Status
@@ -103,6 +103,15 @@ def test_base_defaults_to_local_without_the_cuda_image(engine: str) -> None:
         ["make", "-s", "_context-hash", f"CONTAINER={engine}"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip().endswith("-local")
+
+
+@pytest.mark.slow
+def test_runner_test_image_is_provided_in_each_engine(engine: str) -> None:
+    image = ensure_image(engine)
+    assert image_label(image, HASH_LABEL, engine) == content_hash()
+    done = _run(engine, image, "python", "-c", "import numpy; print(numpy.__version__)")
+    assert done.returncode == 0, done.stderr
+    assert f"numpy=={done.stdout.strip()}" == NUMPY_PIN
 
 
 @pytest.mark.slow
