@@ -7,7 +7,7 @@
 # (nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu18.04@sha256:<digest>) once it has been pulled on
 # the GPU host: `docker inspect --format '{{index .RepoDigests 0}}' <tag>` prints the digest.
 # No digest could be verified from this project's machines (no registry reachable), so the
-# tag stands here and `make build BASE_IMAGE=...@sha256:...` pins it. NVIDIA deletes
+# tag stands here and `make build BASE=cuda BASE_IMAGE=...@sha256:...` pins it. NVIDIA deletes
 # end-of-life tags: mirror the image into the organizers' registry while it exists
 # (`docker pull <tag>`, `docker tag <tag> registry.example.org/mirror/cuda:11.8.0-cudnn8-
 # runtime-ubuntu18.04`, `docker push ...`) and build with BASE_IMAGE set to the mirror.

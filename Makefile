@@ -15,10 +15,21 @@ PYTEST_ARGS ?=
 # the npm package whose weights models/encoder.onnx is converted from (make models)
 FACE_API_VERSION ?= 1.7.15
 # the submission image (make build, run, wheels): docker where an engine answers, else podman;
-# BASE=cuda is the Dockerfile's Ubuntu 18.04 CUDA base, BASE=local the debootstrapped Debian one
+# BASE=cuda is the Dockerfile's Ubuntu 18.04 CUDA base, BASE=local the debootstrapped Debian one,
+# the default unless the engine already holds the CUDA base (no registry needed)
 IMAGE ?= localhost/mcs-submission:latest
-CONTAINER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
-BASE ?= $(if $(filter docker,$(CONTAINER)),cuda,local)
+# extra options of `python -m submission run` for make run: RUN_ARGS="--cpus 2 --memory 8g"
+RUN_ARGS ?=
+PODMAN := podman --runtime runc --cgroup-manager cgroupfs
+# detected once (`:=`), not at every use; a value given on the command line wins
+ifndef CONTAINER
+CONTAINER := $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+endif
+CONTAINER_CMD = $(if $(filter podman,$(CONTAINER)),$(PODMAN),$(CONTAINER))
+CUDA_BASE_IMAGE := $(shell sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile)
+ifndef BASE
+BASE := $(shell $(CONTAINER_CMD) image inspect $(CUDA_BASE_IMAGE) >/dev/null 2>&1 && echo cuda || echo local)
+endif
 # the submission archive a participant uploads (make pack)
 PACK ?= build/submission.tar.gz
 GITLAB_CI_LOCAL_VERSION ?= 4.73.0
@@ -90,8 +101,6 @@ models: $(STAMP) $(FACE_API_TGZ)
 # The submission image                                                          #
 #################################################################################
 
-PODMAN := podman --runtime runc --cgroup-manager cgroupfs
-CONTAINER_CMD = $(if $(filter podman,$(CONTAINER)),$(PODMAN),$(CONTAINER))
 ifeq ($(BASE),local)
 BASE_IMAGE ?= localhost/mcs-base:bookworm
 BASE_PYTHON ?= python3
@@ -105,9 +114,12 @@ endif
 WHEELHOUSE := wheels/cp$(subst .,,$(WHEEL_PYTHON))
 # the last pip for Python 3.8; bionic's own pip 9 cannot install manylinux2014 wheels
 IMAGE_PIP ?= 25.0.1
+# What the Dockerfile copies. The build context is a folder of hard links to these and to the
+# wheelhouse of this BASE only: the checkout with both wheelhouses would send 427 MB.
+CONTEXT_FILES := images/entrypoint.sh requirements/image.txt solution.py $(sort $(wildcard models/*.onnx))
+CONTEXT_DIR := build/context-$(BASE)
 # what the image is made of, in a label, so a test can tell whether the image is up to date
-CONTEXT_HASH = $(shell cat Dockerfile images/entrypoint.sh requirements/image.txt solution.py models/*.onnx \
-	| sha256sum | cut -c1-16)-$(BASE)
+CONTEXT_HASH = $(shell cat Dockerfile $(CONTEXT_FILES) | sha256sum | cut -c1-16)-$(BASE)
 
 $(WHEELHOUSE)/.complete: requirements/image.txt | $(STAMP)
 	rm -rf $(WHEELHOUSE)
@@ -123,18 +135,26 @@ wheels: $(WHEELHOUSE)/.complete
 
 _base:
 ifeq ($(BASE),local)
-	images/make-base-image.sh $(BASE_IMAGE)
+	images/make-base-image.sh $(BASE_IMAGE) $(CONTAINER)
 endif
 
-## Build IMAGE from the Dockerfile with CONTAINER; BASE=local: on the Debian base, with no network at all
-build: wheels _base
+# rebuilt at every build: linking is instant, and a stale link could outlive an edited file
+_context: wheels
+	rm -rf $(CONTEXT_DIR)
+	mkdir -p $(CONTEXT_DIR)
+	cp --link --parents $(CONTEXT_FILES) $(WHEELHOUSE)/*.whl $(CONTEXT_DIR)
+
+## Build IMAGE with CONTAINER (docker or podman); context: what the Dockerfile copies, one wheelhouse (225 MB)
+build: _context _base
 	$(CONTAINER_CMD) build $(if $(filter local,$(BASE)),--network none) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg PYTHON=$(BASE_PYTHON) \
-		--build-arg WHEELHOUSE=$(WHEELHOUSE) --label mcs.context-hash=$(CONTEXT_HASH) --tag $(IMAGE) .
+		--build-arg WHEELHOUSE=$(WHEELHOUSE) --label mcs.context-hash=$(CONTEXT_HASH) --tag $(IMAGE) \
+		--file Dockerfile $(CONTEXT_DIR)
 
-## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any) into RUN_DIR
+## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any; RUN_ARGS) into RUN_DIR
 run: $(STAMP) $(DATASET)
-	$(PY) -m submission run --engine $(CONTAINER) --image $(IMAGE) --data $(DATA)/test --out $(RUN_DIR) --force
+	$(PY) -m submission run --engine $(CONTAINER) --image $(IMAGE) --data $(DATA)/test --out $(RUN_DIR) --force \
+		$(RUN_ARGS)
 
 PACK_FILES := solution.py models/encoder.onnx models/aggregator.onnx models/manifest.json models/NOTICE \
 	Dockerfile .dockerignore images/entrypoint.sh requirements/image.txt
@@ -231,3 +251,5 @@ help:
 	@echo "Settings (make TARGET NAME=value):"
 	@echo "  DATA=$(DATA)  RUN_DIR=$(RUN_DIR)  ENGINE=$(ENGINE)  PRESET=$(PRESET)  SEED=$(SEED)  VENV=$(VENV)"
 	@echo "  IMAGE=$(IMAGE)  CONTAINER=$(CONTAINER)  BASE=$(BASE)  WHEEL_PYTHON=$(WHEEL_PYTHON)  PACK=$(PACK)"
+	@echo "  RUN_ARGS=$(RUN_ARGS)  (make run: more options of python -m submission run, e.g. \"--cpus 2 --memory 8g\")"
+	@echo "  BASE is local (the Debian base made here) unless $(CONTAINER) holds $(CUDA_BASE_IMAGE)"

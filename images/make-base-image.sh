@@ -1,16 +1,43 @@
 #!/usr/bin/env bash
-# Build a minimal local Debian base image for podman, for machines with no image
-# registry (see PLATFORM.md): debootstrap a minbase bookworm with Python 3 and import it.
-# Idempotent: does nothing when the image already exists.
-# Usage: images/make-base-image.sh [IMAGE]   (default localhost/mcs-base:bookworm)
+# Build a minimal local Debian base image for machines with no image registry (see
+# PLATFORM.md): debootstrap a minbase bookworm with Python 3 and import it into ENGINE.
+# Idempotent per engine: does nothing when ENGINE already holds the image, and copies it
+# from the other engine when that one holds it (seconds; debootstrap takes a minute).
+# Usage: images/make-base-image.sh [IMAGE] [ENGINE]   (defaults: localhost/mcs-base:bookworm podman)
 set -euo pipefail
 
 image="${1:-localhost/mcs-base:bookworm}"
+engine="${2:-podman}"
 podman_cmd=(podman --runtime runc --cgroup-manager cgroupfs)
+case "$engine" in
+    podman) engine_cmd=("${podman_cmd[@]}") other_cmd=(docker) ;;
+    docker) engine_cmd=(docker) other_cmd=("${podman_cmd[@]}") ;;
+    *)
+        echo "make-base-image.sh: ENGINE must be podman or docker, got '$engine'" >&2
+        exit 2
+        ;;
+esac
 
-if "${podman_cmd[@]}" image exists "$image"; then
-    echo "base image $image already exists"
+# holds IMAGE? (an engine that is not installed, or a docker CLI without an engine, does not)
+holds_image() { command -v "$1" >/dev/null && "$@" image inspect "$image" >/dev/null 2>&1; }
+
+if holds_image "${engine_cmd[@]}"; then
+    echo "base image $image already exists in $engine"
     exit 0
+fi
+# Fail before the minute of debootstrap, not after it.
+if [ "$engine" = docker ] && ! docker info >/dev/null 2>&1; then
+    echo "make-base-image.sh: no docker engine answers; start dockerd (.ci/run does) or use podman" >&2
+    exit 1
+fi
+if holds_image "${other_cmd[@]}"; then
+    "${other_cmd[@]}" save "$image" | "${engine_cmd[@]}" load --quiet >/dev/null
+    echo "copied base image $image into $engine from ${other_cmd[0]}"
+    exit 0
+fi
+if ! command -v debootstrap >/dev/null; then
+    echo "make-base-image.sh: debootstrap is missing; install it with apt-get install debootstrap" >&2
+    exit 1
 fi
 
 # Use the Debian mirror apt already uses, so this works wherever apt does.
@@ -25,5 +52,5 @@ trap 'rm -rf "$rootfs"' EXIT
 echo "debootstrap bookworm from $mirror (about a minute)"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$rootfs" "$mirror" >/dev/null
-tar -C "$rootfs" -c . | "${podman_cmd[@]}" import --quiet - "$image" >/dev/null
-echo "built base image $image"
+tar -C "$rootfs" -c . | "${engine_cmd[@]}" import - "$image" >/dev/null
+echo "built base image $image in $engine"

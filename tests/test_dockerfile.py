@@ -1,30 +1,38 @@
-"""The submission image: hadolint, the podman build on the local Debian base, the baseline run and scored in it.
+"""The submission image in podman and in docker: `make build` on the local Debian base, its pins, the baseline scored.
 
-The build is slow (about a minute) and cached: it is skipped when the image's
-`mcs.context-hash` label matches what `make build` would label it with now.
+The build takes 30 to 60 s per engine and is cached: it is skipped when the engine's image
+carries the `mcs.context-hash` label that `make build` would give it now.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
-from podman_image import image_label
+from face_tracks import write_test_folder
+from podman_image import HASH_LABEL, NUMPY_PIN, content_hash, engine_command, ensure_image, image_label
 
-from contracts.names import DESCRIPTORS_FILE, OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SCORE_FILE
+from contracts.names import DESCRIPTORS_FILE, OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SCORE_FILE, TRACK_ID_KEY
 from contracts.status import Status
-from submission.engines import PODMAN_BASE as PODMAN
+from submission.engines import docker_engine_reachable
+from submission.settings import host_has_gpu
 from tests.challenge_data import write_challenge
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-HADOLINT = ROOT / ".venv" / "bin" / "hadolint"
+# the venv running the tests (make test VENV=... included), not necessarily ROOT/.venv
+PYTHON = sys.executable
+HADOLINT = Path(sys.executable).parent / "hadolint"
 IMAGE = "localhost/mcs-submission:test"
-LOCAL = ("BASE=local", "CONTAINER=podman", f"IMAGE={IMAGE}")
+# the image the README's commands name; the test runs its own build instead
+README_IMAGE = "localhost/mcs-submission:latest"
+ENGINES = [pytest.param("podman", marks=pytest.mark.podman), pytest.param("docker", marks=pytest.mark.docker)]
 
 
 def test_dockerfile_passes_hadolint_at_warning_level() -> None:
@@ -49,31 +57,67 @@ def test_pack_writes_the_upload_and_never_overwrites_it(tmp_path: Path) -> None:
     assert archive.read_bytes() == before
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each container engine in turn; skipped only where it is absent."""
+    if shutil.which(request.param) is None:
+        pytest.skip(f"{request.param} is not installed (.ci/run installs it)")
+    if request.param == "docker" and not docker_engine_reachable():
+        pytest.skip("no docker engine answers on its socket (.ci/run starts one)")
+    return request.param
+
+
+def _make_settings(engine: str) -> tuple[str, ...]:
+    return ("BASE=local", f"CONTAINER={engine}", f"IMAGE={IMAGE}")
+
+
 @pytest.fixture(scope="module")
-def image() -> str:
-    """Build the image on the local base with `make build` unless an up-to-date one exists."""
-    if shutil.which("podman") is None:
-        pytest.skip("needs podman")
+def image(engine: str) -> str:
+    """Build the image in `engine` on the local base with `make build` unless an up-to-date one exists."""
+    settings = _make_settings(engine)
     wanted = subprocess.run(
-        ["make", "-s", "_context-hash", *LOCAL], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-s", "_context-hash", *settings], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    if image_label(IMAGE, "mcs.context-hash") != wanted:
-        done = subprocess.run(["make", "build", *LOCAL], cwd=ROOT, capture_output=True, text=True)
+    if image_label(IMAGE, "mcs.context-hash", engine) != wanted:
+        done = subprocess.run(["make", "build", *settings], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert image_label(IMAGE, "mcs.context-hash") == wanted
+    assert image_label(IMAGE, "mcs.context-hash", engine) == wanted
     return IMAGE
 
 
-def _podman_run(image: str, *command: str) -> subprocess.CompletedProcess[str]:
+def _run(engine: str, image: str, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PODMAN, "run", "--rm", "--network", "none", image, *command], capture_output=True, text=True, timeout=120
+        [*engine_command(engine), "run", "--rm", "--network", "none", image, *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
+def test_base_defaults_to_local_without_the_cuda_image(engine: str) -> None:
+    cuda = re.search(r"^ARG BASE_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE)
+    assert cuda, "the Dockerfile names no default BASE_IMAGE"
+    if image_label(cuda.group(1), "any", engine) is not None:
+        pytest.skip(f"{engine} holds the CUDA base image, so BASE defaults to cuda here")
+    done = subprocess.run(
+        ["make", "-s", "_context-hash", f"CONTAINER={engine}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().endswith("-local")
+
+
 @pytest.mark.slow
-@pytest.mark.podman
-def test_image_holds_the_pins_and_runs_as_nobody(image: str) -> None:
-    done = _podman_run(
+def test_runner_test_image_is_provided_in_each_engine(engine: str) -> None:
+    image = ensure_image(engine)
+    assert image_label(image, HASH_LABEL, engine) == content_hash()
+    done = _run(engine, image, "python", "-c", "import numpy; print(numpy.__version__)")
+    assert done.returncode == 0, done.stderr
+    assert f"numpy=={done.stdout.strip()}" == NUMPY_PIN
+
+
+@pytest.mark.slow
+def test_image_holds_the_pins_and_runs_as_nobody(engine: str, image: str) -> None:
+    done = _run(
+        engine,
         image,
         "python",
         "-c",
@@ -84,9 +128,8 @@ def test_image_holds_the_pins_and_runs_as_nobody(image: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.podman
-def test_entrypoint_logs_start_and_end_and_keeps_the_exit_code(image: str) -> None:
-    done = _podman_run(image, "python", "-c", "raise SystemExit(3)")
+def test_entrypoint_logs_start_and_end_and_keeps_the_exit_code(engine: str, image: str) -> None:
+    done = _run(engine, image, "python", "-c", "raise SystemExit(3)")
     assert done.returncode == 3
     lines = done.stderr.splitlines()
     assert lines[0].endswith("entrypoint: start: python -c raise SystemExit(3)")
@@ -95,12 +138,11 @@ def test_entrypoint_logs_start_and_end_and_keeps_the_exit_code(image: str) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.podman
-def test_baseline_image_runs_through_the_runner_and_scores(image: str, tmp_path: Path) -> None:
+def test_baseline_image_runs_through_the_runner_and_scores(engine: str, image: str, tmp_path: Path) -> None:
     data = write_challenge(tmp_path / "data")
     run_dir = tmp_path / "run"
     run = subprocess.run(
-        [PYTHON, "-m", "submission", "run", "--engine", "podman", "--image", image, "--quiet",
+        [PYTHON, "-m", "submission", "run", "--engine", engine, "--image", image, "--quiet",
          "--data", str(data / "test"), "--out", str(run_dir)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -119,3 +161,32 @@ def test_baseline_image_runs_through_the_runner_and_scores(image: str, tmp_path:
     # 8 public tracks of 4 real faces: the pretrained encoder must match most of them to their person
     assert document["primary"]["subset"] == PUBLIC
     assert document["primary"]["tpr"] >= 0.5
+
+
+def _readme_docker_commands() -> list[str]:
+    """The shell lines of the README's "Participant's flow" block from `docker run` on, continuations joined."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    flow = readme.split("## Participant's flow", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", flow, re.DOTALL)
+    assert block, "README's Participant's flow has no bash block"
+    lines = [line.strip() for line in block.group(1).replace("\\\n", " ").splitlines()]
+    return [line for line in lines if line.startswith(("docker run", "mkdir"))]
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.parametrize("engine", ["docker"], indirect=True)
+def test_readme_docker_run_writes_the_descriptors(image: str, tmp_path: Path) -> None:
+    commands = _readme_docker_commands()
+    assert commands[-1].startswith("docker run"), commands
+    # The README's own paths ($PWD/data/demo/test, $PWD/out/output) hold, relative to tmp_path.
+    tracks = write_test_folder(tmp_path / "data" / "demo" / "test", n_tracks=3)
+    script = "\n".join(commands).replace(README_IMAGE, image)
+    assert image in script
+    if not host_has_gpu():
+        # docker refuses --gpus where there is no GPU ("could not select device driver")
+        script = script.replace("--gpus all", "")
+    done = subprocess.run(["bash", "-euc", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with np.load(tmp_path / "out" / "output" / DESCRIPTORS_FILE) as written:
+        assert sorted(written[TRACK_ID_KEY].tolist()) == sorted(set(tracks["track_id"].tolist()))
