@@ -61,6 +61,8 @@ class CappedLog:
                 self._stderr_tail.append(text)
             if self._head_left >= len(line) and not self._tail:
                 self._file.write(line)
+                # Line by line, so that `tail -f log.txt` follows a run as it goes.
+                self._file.flush()
                 self._head_left -= len(line)
                 return
             self._tail.append(line)

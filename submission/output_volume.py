@@ -29,6 +29,7 @@ MIN_INODES = 1024
 MIN_LIMIT_BYTES = 16 * 1024**2
 DEFAULT_OUTPUT_LIMIT = 1024**3
 _MOUNT_OPTIONS = "loop,nosuid,nodev,noexec"
+FULL_MARGIN = 0.05
 LINK = "a symbolic link"
 NOT_REGULAR = "not a regular file"
 
@@ -54,6 +55,10 @@ class OutputVolume:
         self.image = image
         self.mount_point = mount_point
         self.limit_bytes = limit_bytes
+        # What the empty filesystem already uses (its metadata, reserved inodes), not counted as the submission's.
+        empty = os.statvfs(mount_point)
+        self._empty_blocks = empty.f_blocks - empty.f_bfree
+        self._empty_inodes = empty.f_files - empty.f_ffree
 
     @staticmethod
     def unavailable() -> str | None:
@@ -95,20 +100,20 @@ class OutputVolume:
             ["mount", "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), str(mount_point)],
             "cannot mount the output filesystem",
         )
-        volume = cls(image, mount_point, limit_bytes)
         # lost+found is mkfs's, not the submission's: an empty /output is what the contract promises.
         with contextlib.suppress(OSError):
             (mount_point / "lost+found").rmdir()
         os.chmod(mount_point, 0o700)
-        return volume
+        return cls(image, mount_point, limit_bytes)
 
     def usage(self) -> OutputUsage:
-        """Return the bytes and files used in the volume and whether either limit was reached."""
+        """Return the bytes and files (folders included) the submission added, and whether either limit was reached."""
         info = os.statvfs(self.mount_point)
-        bytes_used = (info.f_blocks - info.f_bfree) * info.f_frsize
-        files = info.f_files - info.f_ffree - 1  # the root folder itself
-        # A few blocks stay free even when a write fails: ext4 refuses a block it cannot fill.
-        full = info.f_bavail * info.f_frsize < 64 * 1024 or info.f_favail == 0
+        bytes_used = (info.f_blocks - info.f_bfree - self._empty_blocks) * info.f_frsize
+        files = info.f_files - info.f_ffree - self._empty_inodes
+        # A write fails while some space is left (ext4 keeps a reserve for its metadata, and
+        # a large write does not fit in the rest): within 5% of either limit counts as reached.
+        full = info.f_bavail < info.f_blocks * FULL_MARGIN or info.f_favail < info.f_files * FULL_MARGIN
         return OutputUsage(bytes_used=bytes_used, files=max(0, files), full=full)
 
     def collect(self) -> dict[str, str]:

@@ -4,6 +4,7 @@ then from the competition.yaml beside the data, then from the DevBattle profile.
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def resolve_settings(
     settings = RunSettings(
         engine=engine,
         data_dir=data_dir,
-        run_dir=run_dir.resolve(),
+        # Not resolved: a RUN_DIR that is or passes through a link must be seen, and refused (rundir.py).
+        run_dir=Path(os.path.abspath(run_dir)),
         submission_dir=submission_dir.resolve(),
         image=image,
         command=command or DEFAULT_COMMAND,

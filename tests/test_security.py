@@ -21,6 +21,7 @@ The README's threat model lists the same attacks and points here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -30,6 +31,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,13 +47,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SYSCTLS = ("/proc/sys/vm/swappiness", "/proc/sys/kernel/core_pattern")
 
 
-def _start(engine: str, name: str, dataset: Path, run_dir: Path, engine_image, *extra: str) -> subprocess.Popen:
+@contextlib.contextmanager
+def _started(
+    engine: str, name: str, dataset: Path, run_dir: Path, engine_image, *extra: str
+) -> Iterator[subprocess.Popen]:
+    """Start the runner on fixture NAME in the background; SIGTERM it if the test fails before it ends."""
     missing = engine_missing(engine)
     if missing:
         pytest.skip(missing)
     image = engine_image(engine) if engine != "bwrap" else None
     command = runner_command(engine, name, dataset, run_dir, image)
-    return subprocess.Popen([*command, *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([*command, *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.communicate(timeout=60)
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -66,15 +78,15 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 60) -> Non
 def test_the_sandbox_is_not_host_root_and_output_is_inert(engine: str, dataset: Path, tmp_path: Path, engine_image):
     before = {path: Path(path).read_text() for path in SYSCTLS}
     run_dir = tmp_path / "run"
-    process = _start(engine, "plants_setuid", dataset, run_dir, engine_image, "4")
-    planted = run_dir / OUTPUT_DIR / "suid-python"
-    _wait_for(planted, process)
-    time.sleep(0.5)  # the chmod follows the copy
-    # Seen from the host while the run goes on: the sandbox user's file on a nosuid, nodev, noexec volume.
-    during = planted.stat()
-    flags = os.statvfs(run_dir / OUTPUT_DIR).f_flag
-    output_dir = (run_dir / OUTPUT_DIR).stat()
-    process.communicate(timeout=120)
+    with _started(engine, "plants_setuid", dataset, run_dir, engine_image, "4") as process:
+        planted = run_dir / OUTPUT_DIR / "suid-python"
+        _wait_for(planted, process)
+        time.sleep(0.5)  # the chmod follows the copy
+        # Seen from the host while the run goes on: the sandbox user's file on a nosuid, nodev, noexec volume.
+        during = planted.stat()
+        flags = os.statvfs(run_dir / OUTPUT_DIR).f_flag
+        output_dir = (run_dir / OUTPUT_DIR).stat()
+        process.communicate(timeout=120)
     report = json.loads((run_dir / RUN_REPORT_FILE).read_text())
     log = (run_dir / LOG_FILE).read_text()
 
@@ -182,27 +194,27 @@ def test_sigint_and_sigterm_stop_the_run_and_report_it(
 ) -> None:
     """Ctrl-C and a cancelled CI job: the container and its processes go, run.json says why, the exit is 128+N."""
     run_dir = tmp_path / "run"
-    process = _start(engine, "never_ends", dataset, run_dir, engine_image)
-    _wait_for(run_dir / LOG_FILE, process)
-    deadline = time.monotonic() + 60
-    while "sleeping forever" not in (run_dir / LOG_FILE).read_text():
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.1)
-    if engine == "docker":
-        # Every limit is applied by docker itself, and docker keeps no log of its own.
-        name = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
-        container = next(line for line in name.split() if line.startswith("mcs-run-"))
-        host = json.loads(
-            subprocess.run(
-                ["docker", "inspect", "--format", "{{json .HostConfig}}", container], capture_output=True, text=True
-            ).stdout
-        )
-        assert host["LogConfig"]["Type"] == "none"
-        assert (host["CpuPeriod"], host["CpuQuota"], host["NanoCpus"]) == (100_000, 600_000, 0)
-        assert host["Memory"] == host["MemorySwap"] == 16 * 1024**3 and host["PidsLimit"] == 1024
-        assert host["ReadonlyRootfs"] and host["NetworkMode"] == "none" and host["CapDrop"] == ["ALL"]
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    with _started(engine, "never_ends", dataset, run_dir, engine_image) as process:
+        _wait_for(run_dir / LOG_FILE, process)
+        deadline = time.monotonic() + 60
+        while "sleeping forever" not in (run_dir / LOG_FILE).read_text():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        if engine == "docker":
+            # Every limit is applied by docker itself, and docker keeps no log of its own.
+            name = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
+            container = next(line for line in name.split() if line.startswith("mcs-run-"))
+            host = json.loads(
+                subprocess.run(
+                    ["docker", "inspect", "--format", "{{json .HostConfig}}", container], capture_output=True, text=True
+                ).stdout
+            )
+            assert host["LogConfig"]["Type"] == "none"
+            assert (host["CpuPeriod"], host["CpuQuota"], host["NanoCpus"]) == (100_000, 600_000, 0)
+            assert host["Memory"] == host["MemorySwap"] == 16 * 1024**3 and host["PidsLimit"] == 1024
+            assert host["ReadonlyRootfs"] and host["NetworkMode"] == "none" and host["CapDrop"] == ["ALL"]
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
     report = json.loads((run_dir / RUN_REPORT_FILE).read_text())
     assert process.returncode == 128 + signum, stderr
     assert report["status"] == "engine_error"
@@ -302,7 +314,8 @@ def test_the_sandbox_sees_only_the_submission(default_submission: bool, tmp_path
         cwd = project
     done = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     log = (project / "out" / "run" / LOG_FILE).read_text()
-    assert "read: /submission/models/encoder.onnx, /submission/solution.py" in log, done.stderr + log
+    read = next(line for line in log.splitlines() if " stdout read: " in line).split(" stdout read: ")[1]
+    assert sorted(read.split(", ")) == ["/submission/models/encoder.onnx", "/submission/solution.py"], done.stderr + log
     assert "/submission holds models/encoder.onnx, solution.py" in log
 
 
