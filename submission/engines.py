@@ -317,6 +317,24 @@ class ContainerEngine(Engine):
         """Remove the container, running or not, if it is there."""
         subprocess.run([*self.base, "rm", "--force", run_name], capture_output=True, timeout=120)
 
+    def sees_runner_mounts(self) -> bool:
+        """True when the engine binds folders as the runner sees them, mounts made by the runner included.
+
+        podman's runtime is the runner's own child. dockerd binds what it sees in its own
+        mount namespace: only when it runs in the runner's (not when the runner is in a
+        container given the host's docker socket) does it see a volume the runner mounts.
+        """
+        if self.name == "podman":
+            return True
+        own = os.readlink("/proc/self/ns/mnt")
+        for comm in Path("/proc").glob("[0-9]*/comm"):
+            try:
+                if comm.read_text().strip() == "dockerd":
+                    return os.readlink(comm.parent / "ns" / "mnt") == own
+            except OSError:
+                continue
+        return False
+
 
 def docker_engine_reachable() -> bool:
     """True when the docker CLI can talk to an engine within a few seconds."""

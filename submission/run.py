@@ -220,6 +220,8 @@ def _make_output_volume(
 ) -> OutputVolume | None:
     """Mount the run's bounded /output, or say why it stays an unbounded folder."""
     reason = OutputVolume.unavailable()
+    if not reason and isinstance(engine, ContainerEngine) and not engine.sees_runner_mounts():
+        reason = f"the {engine.name} daemon runs in another mount namespace and would not see it"
     if not reason:
         try:
             volume = OutputVolume.create(settings.output_dir, settings.output_limit_bytes, scratch, SANDBOX_UID)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ENGINES, FIXTURES, engine_missing, processes_running
+from conftest import ENGINES, FIXTURES, engine_missing, processes_running, runner_command
 from face_tracks import write_test_folder
 
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
@@ -311,3 +311,28 @@ def test_an_empty_tracks_csv_is_one_usage_line_before_anything_runs(tmp_path: Pa
     assert done.returncode == 2
     assert "tracks.csv has no tracks: it must hold one row per frame" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_docker_reports_oom_when_the_runner_has_no_cgroup(dataset: Path, tmp_path: Path, engine_image) -> None:
+    """The README's CI topology: the runner in a container with the host's docker socket, no cgroup of its own.
+
+    A private mount namespace with an empty, read-only /sys/fs/cgroup stands in for that container.
+    """
+    missing = engine_missing("docker")
+    if missing:
+        pytest.skip(missing)
+    run_dir = tmp_path / "run"
+    command = runner_command("docker", "eats_memory", dataset, run_dir, engine_image("docker"))
+    command[command.index("--") : command.index("--")] = ["--memory", "512m"]
+    hide_cgroups = 'mount -t tmpfs -o ro,size=1m tmpfs /sys/fs/cgroup && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", hide_cgroups, "sh", *command], capture_output=True, text=True, cwd=ROOT
+    )
+    report = json.loads((run_dir / RUN_REPORT_FILE).read_text())
+    log = (run_dir / LOG_FILE).read_text()
+    assert done.returncode == 1, done.stderr
+    assert report["status"] == "oom" and report["cgroup"] is None
+    assert report["message"].startswith("the submission ran out of memory: the kernel killed 1 process(es)")
+    assert "docker still applies the limits and reports OOM kills, but the peak memory is lost" in log
+    assert "/output is not size-limited (the docker daemon runs in another mount namespace" in log
+    assert "rlimits" not in log and "run as root" not in log
