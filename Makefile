@@ -186,7 +186,8 @@ ci-local: $(STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
 		--variable SUBMISSION_ENGINE=bwrap --variable ORGANIZER_TOOLS=$(CURDIR) \
 		--variable CHALLENGE_TEST=$(abspath $(DATA))/test --variable CHALLENGE_GT=$(abspath $(DATA))/gt \
 		--variable CHALLENGE_CONFIG=$(abspath $(DATA))/competition.yaml \
-		--variable SCORES_DIR=$(abspath build/ci-local/scores) --variable 'PIPELINE_TEST_ARGS=$(CI_LOCAL_TEST_ARGS)'
+		--variable SCORES_DIR=$(abspath build/ci-local/scores) --variable RUNS_DIR=$(abspath build/ci-local/runs) \
+		--variable 'PIPELINE_TEST_ARGS=$(CI_LOCAL_TEST_ARGS)'
 
 #################################################################################
 # Challenge data                                                                #

@@ -279,8 +279,22 @@ class ContainerEngine(Engine):
         for key, value in _environment(CONTAINER_DATA, CONTAINER_OUTPUT).items():
             argv += ["--env", f"{key}={value}"]
         argv += self._gpu_flags(settings.gpus)
+        argv += self._image_volume_flags(str(settings.image))
         argv += [str(settings.image), *(settings.command if settings.command_given else ())]
         return Launch(argv=argv, env=None, cwd=None, container=run_name)
+
+    def _image_volume_flags(self, image: str) -> list[str]:
+        """A tmpfs over each VOLUME of the image: --read-only leaves those writable, on the host's disk, unbounded."""
+        if self.name == "podman":
+            return ["--image-volume", "tmpfs"]
+        done = subprocess.run(
+            [*self.base, "image", "inspect", "--format", "{{json .Config.Volumes}}", image],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        volumes = json.loads(done.stdout or "null") if done.returncode == 0 else None
+        return [flag for path in sorted(volumes or {}) for flag in ("--tmpfs", path)]
 
     def _gpu_flags(self, gpus: str) -> list[str]:
         if gpus == "none":
@@ -315,7 +329,7 @@ class ContainerEngine(Engine):
 
     def remove(self, run_name: str) -> None:
         """Remove the container, running or not, if it is there."""
-        subprocess.run([*self.base, "rm", "--force", run_name], capture_output=True, timeout=120)
+        subprocess.run([*self.base, "rm", "--force", "--volumes", run_name], capture_output=True, timeout=120)
 
     def sees_runner_mounts(self) -> bool:
         """True when the engine binds folders as the runner sees them, mounts made by the runner included.

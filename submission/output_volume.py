@@ -32,6 +32,10 @@ _MOUNT_OPTIONS = "loop,nosuid,nodev,noexec"
 FULL_MARGIN = 0.05
 LINK = "a symbolic link"
 NOT_REGULAR = "not a regular file"
+TOO_LARGE = "larger than the output limit (a sparse file)"
+TOO_DEEP = "nested too deep"
+#: Folders deeper than this in /output are not copied out.
+MAX_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -119,16 +123,20 @@ class OutputVolume:
     def collect(self) -> dict[str, str]:
         """Copy the regular files and folders out, unmount and delete the image; RUN_DIR/output becomes a folder.
 
-        Returns what was left out, each path (relative to /output) with what it was: "a
-        symbolic link" or "not a regular file" (a device, FIFO or socket). Every process of
-        the run must be gone. Raises RunnerError when the volume cannot be unmounted.
+        Returns what was left out, each path (relative to /output) with what it was: a
+        symbolic link, not a regular file (a device, FIFO or socket), larger than the
+        output limit (a sparse file), or nested too deep. Every process of the run must be
+        gone. The volume is unmounted even when copying fails. Raises RunnerError when the
+        volume cannot be unmounted.
         """
         staging = self.mount_point.with_name(f".{self.mount_point.name}.collect")
         if os.path.lexists(staging):
             shutil.rmtree(staging)
         staging.mkdir(mode=0o755)
-        skipped = _copy_tree(self.mount_point, staging)
-        self.discard()
+        try:
+            skipped = _copy_tree(self.mount_point, staging, self.limit_bytes)
+        finally:
+            self.discard()
         self.mount_point.rmdir()
         os.rename(staging, self.mount_point)
         return skipped
@@ -151,27 +159,48 @@ def _run_or_raise(argv: list[str], what: str) -> None:
         raise RunnerError(f"{what}: {done.stderr.strip() or f'{argv[0]} exited with code {done.returncode}'}")
 
 
-def _copy_tree(source: Path, destination: Path) -> dict[str, str]:
-    """Copy regular files and folders from `source` into `destination` without following any link."""
+def _copy_tree(source: Path, destination: Path, budget: int) -> dict[str, str]:
+    """Copy regular files and folders from `source` into `destination` without following any link.
+
+    At most `budget` bytes are written: a sparse file claims any size while using no space
+    in the volume, and must not fill the host's disk on the way out. Folders deeper than
+    MAX_DEPTH are left out (the walk uses no recursion, so no depth can crash it).
+    """
     skipped: dict[str, str] = {}
-    for folder, folders, files, folder_fd in os.fwalk(source, follow_symlinks=False):
-        relative = Path(folder).relative_to(source)
-        target = destination / relative
-        for name in folders:
-            if stat.S_ISLNK(os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode):
-                skipped[(relative / name).as_posix()] = LINK
-            else:
-                (target / name).mkdir(mode=0o755)
-        for name in files:
-            mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
-            if not stat.S_ISREG(mode):
-                skipped[(relative / name).as_posix()] = LINK if stat.S_ISLNK(mode) else NOT_REGULAR
-                continue
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
-            with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    skipped[(relative / name).as_posix()] = NOT_REGULAR
-                    continue
-                with (target / name).open("xb") as copy:
-                    shutil.copyfileobj(handle, copy, 1024**2)
+    pending = [Path()]
+    while pending:
+        relative = pending.pop()
+        folder_fd = os.open(source / relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            for entry in sorted(os.listdir(folder_fd)):
+                path = relative / entry
+                mode = os.stat(entry, dir_fd=folder_fd, follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    if len(path.parts) > MAX_DEPTH:
+                        skipped[path.as_posix()] = TOO_DEEP
+                        continue
+                    (destination / path).mkdir(mode=0o755)
+                    pending.append(path)
+                elif not stat.S_ISREG(mode):
+                    skipped[path.as_posix()] = LINK if stat.S_ISLNK(mode) else NOT_REGULAR
+                else:
+                    budget -= _copy_file(entry, folder_fd, destination / path, budget, skipped, path.as_posix())
+        finally:
+            os.close(folder_fd)
     return skipped
+
+
+def _copy_file(name: str, folder_fd: int, target: Path, budget: int, skipped: dict[str, str], shown: str) -> int:
+    """Copy one regular file if it fits in `budget`; return the bytes written (0 when it was left out)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            skipped[shown] = NOT_REGULAR
+            return 0
+        if info.st_size > budget:
+            skipped[shown] = TOO_LARGE
+            return 0
+        with target.open("xb") as copy:
+            shutil.copyfileobj(handle, copy, 1024**2)
+        return info.st_size

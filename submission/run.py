@@ -21,7 +21,7 @@ from submission.cgroup import Limits, RunCgroup
 from submission.engines import STAGED_SUBMISSION, ContainerEngine, Engine, choose_engine, make_engine
 from submission.interrupts import RunInterrupted
 from submission.logs import CappedLog
-from submission.output_volume import LINK, OutputUsage, OutputVolume, inode_limit
+from submission.output_volume import LINK, NOT_REGULAR, OutputUsage, OutputVolume, inode_limit
 from submission.privileges import SANDBOX_UID
 from submission.progress import progress_line, read_untrusted_json, untrusted_string
 from submission.report import RunReport, write_report
@@ -303,9 +303,11 @@ def judge(
         return Status.FAILED, f"the submission exited with code {exit_code}" + (
             f"; last stderr lines: {tail}" if tail else "; it wrote nothing on stderr"
         )
-    if DESCRIPTORS_FILE in skipped:
-        refusal = not_a_regular_file(DESCRIPTORS_FILE, is_link=skipped[DESCRIPTORS_FILE] == LINK)
-        return Status.INVALID_OUTPUT, f"the output is invalid: {refusal}"
+    kind = skipped.get(DESCRIPTORS_FILE)
+    if kind in (LINK, NOT_REGULAR):
+        return Status.INVALID_OUTPUT, f"the output is invalid: {not_a_regular_file(DESCRIPTORS_FILE, kind == LINK)}"
+    if kind:
+        return Status.INVALID_OUTPUT, f"the output is invalid: {DESCRIPTORS_FILE} is {kind}; write a plain .npz file"
     try:
         expected = read_track_ids(settings.data_dir / TRACKS_FILE)
         descriptors = read_descriptors(settings.output_dir / DESCRIPTORS_FILE, expected, settings.dim)

@@ -40,6 +40,8 @@ class Pipeline:
     console: str
     checkout: Path
     scores: Path
+    #: The folder the branch's committed `run` link points at.
+    other_team: Path
 
     @property
     def state(self) -> Path:
@@ -84,6 +86,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     data = write_challenge(base / "data")
     checkout = base / "team-a"
     _copy_checkout(checkout)
+    # A hostile branch commits `run` as a link to another team's folder, where runs once went.
+    other_team = base / "team-b-run"
+    (other_team / "output").mkdir(parents=True)
+    (other_team / "output" / "descriptors.npz").write_bytes(b"team b's output")
+    (checkout / "run").symlink_to(other_team)
+    git = ["git", "-c", "user.name=pipeline-test", "-c", "user.email=pipeline-test@example.org"]
+    subprocess.run([*git, "add", "run"], cwd=checkout, check=True)
+    subprocess.run([*git, "commit", "--quiet", "--message", "run -> team b"], cwd=checkout, check=True)
     subprocess.run(
         ["git", "remote", "add", "origin", "https://gitlab.example.org/team-a/solution.git"], cwd=checkout, check=True
     )
@@ -96,6 +106,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
         "CHALLENGE_GT": str(data / "gt"),
         "CHALLENGE_CONFIG": str(data / "competition.yaml"),
         "SCORES_DIR": str(scores),
+        "RUNS_DIR": str(base / "runs"),
         "PIPELINE_TEST_ARGS": "tests/test_leaderboard.py",
         NESTED: "1",
     }
@@ -103,7 +114,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     for key, value in variables.items():
         argv += ["--variable", f"{key}={value}"]
     done = subprocess.run(argv, cwd=checkout, capture_output=True, text=True, timeout=900)
-    return Pipeline(done.returncode, done.stdout + done.stderr, checkout, scores)
+    return Pipeline(done.returncode, done.stdout + done.stderr, checkout, scores, other_team)
 
 
 def _stored_score(pipeline: Pipeline) -> dict:
@@ -116,6 +127,11 @@ def test_every_merge_request_job_passes(pipeline: Pipeline) -> None:
     for job in MR_JOBS:
         assert any(line.split() == ["PASS", job] for line in pipeline.console.splitlines()), f"{job} did not pass"
     assert "FAIL" not in pipeline.console
+
+
+def test_a_committed_run_link_is_never_written_through(pipeline: Pipeline) -> None:
+    assert sorted(p.name for p in pipeline.other_team.rglob("*")) == ["descriptors.npz", "output"]
+    assert (pipeline.other_team / "output" / "descriptors.npz").read_bytes() == b"team b's output"
 
 
 def test_leaderboard_job_runs_only_on_the_default_branch(pipeline: Pipeline) -> None:

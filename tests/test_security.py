@@ -17,6 +17,10 @@ The README's threat model lists the same attacks and points here.
 | terminal injection through stderr and solution.json  | test_control_characters_never_reach_the_terminal    |
 | the sandbox reads the organizer's other files        | test_the_sandbox_sees_only_the_submission           |
 | every GPU bound whatever --gpus says                 | test_only_the_requested_gpus_are_bound              |
+| found beyond the issue:                              |                                                     |
+| a sparse 1 TiB file in /output, copied out in full   | test_a_sparse_file_never_reaches_the_host_disk      |
+| 3,000 nested folders crash a recursive copy-out      | test_deep_folders_in_output_are_cut_not_a_crash     |
+| an image VOLUME is writable under --read-only        | test_image_volumes_are_memory_not_the_host_disk     |
 """
 
 from __future__ import annotations
@@ -341,3 +345,37 @@ def test_only_the_requested_gpus_are_bound(gpus: str, bound: list[str], tmp_path
         (tmp_path / name).touch()
     assert gpu_devices(gpus, dev=tmp_path) == [str(tmp_path / name) for name in bound]
     assert gpu_devices("3", dev=tmp_path / "empty") == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_sparse_file_never_reaches_the_host_disk(runner, engine: str) -> None:
+    free_before = shutil.disk_usage("/tmp").free
+    run = runner(engine, "sparse_output")
+    assert run.report["status"] == "ok"
+    assert not (run.run_dir / OUTPUT_DIR / "sparse.bin").exists()
+    assert "left out of the output: /output/sparse.bin is larger than the output limit (a sparse file)" in run.log
+    assert shutil.disk_usage("/tmp").free > free_before - 200 * 1024**2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_deep_folders_in_output_are_cut_not_a_crash(runner, engine: str) -> None:
+    run = runner(engine, "deep_folders")
+    assert run.report["status"] == "ok", run.report["message"]
+    assert "is nested too deep" in run.log
+    depth = max(len(path.relative_to(run.run_dir / OUTPUT_DIR).parts) for path in (run.run_dir / OUTPUT_DIR).rglob("*"))
+    assert depth == 32
+    assert not any(line for line in Path("/proc/mounts").read_text().splitlines() if str(run.run_dir) in line)
+
+
+@pytest.mark.parametrize("engine", ["podman", "docker"])
+def test_image_volumes_are_memory_not_the_host_disk(runner, engine: str) -> None:
+    """--read-only leaves an image's VOLUME writable: on the host's disk, unbounded, and left behind by `rm`."""
+    missing = engine_missing(engine)
+    if missing:
+        pytest.skip(missing)
+    volumes = [engine, "volume", "ls", "--quiet"] if engine == "docker" else ["podman", "volume", "ls", "--quiet"]
+    before = subprocess.run(volumes, capture_output=True, text=True).stdout.split()
+    run = runner(engine, "writes_image_volume", "--memory", "512m")
+    assert "/scratch is tmpfs" in run.log
+    assert run.report["status"] == "failed" and run.report["exit_code"] == 6
+    assert subprocess.run(volumes, capture_output=True, text=True).stdout.split() == before
