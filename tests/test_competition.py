@@ -75,7 +75,7 @@ metric: {similarity: dot, fpr: [0, 2], primary_fpr: 2, primary_subset: secret, c
     )
     assert problems_of(path) == [
         "unknown key colour: expected one of hardware, metric, name, time_limit_s",
-        "unknown key hardware.disk: expected one of cpus, gpus, memory, pids_limit, shm_size",
+        "unknown key hardware.disk: expected one of cpus, gpus, memory, output_limit, pids_limit, shm_size",
         "unknown key metric.colour: expected one of fpr, primary_fpr, primary_subset, similarity",
         'invalid name "": must be a non-empty string',
         'invalid time_limit_s "0": must be at least 1',

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import shutil
 import signal
 import stat
@@ -242,15 +241,15 @@ NPZ_ATTACKS = {
 @pytest.mark.parametrize("fixture", sorted(NPZ_ATTACKS))
 @pytest.mark.parametrize("engine", ENGINES)
 def test_hostile_npz_is_refused_before_it_is_loaded(runner, engine: str, fixture: str) -> None:
-    """A header declaring 10**18 values or 20 M ids once cost the root runner 12 GB and 6 minutes."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """A header declaring 10**18 values (MemoryError, a traceback) or 20 M ids (12 GB, 6 minutes of the root runner).
+
+    The reader's own memory bound is measured in test_descriptors_contract.py (tracemalloc).
+    """
     started = time.monotonic()
     run = runner(engine, fixture)
     assert run.report["status"] == "invalid_output"
     assert NPZ_ATTACKS[fixture] in run.report["message"]
     assert time.monotonic() - started < 60
-    # The runner is the largest child so far; its peak resident memory stays small (KiB).
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < max(before, 400 * 1024)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
