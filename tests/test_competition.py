@@ -39,7 +39,7 @@ def test_full_file(tmp_path):
         """
 name: demo
 time_limit_s: 60
-hardware: {cpus: 2, memory: 8g, gpus: none, pids_limit: 256, shm_size: 512m}
+hardware: {cpus: 2, memory: 8g, gpus: none, pids_limit: 256, shm_size: 512m, output_limit: 64m}
 metric:
   similarity: cosine
   fpr: [1e-4, 1.0e-3, 1e-4, 0.01]
@@ -51,7 +51,12 @@ metric:
         name="demo",
         time_limit_s=60.0,
         hardware=Hardware(
-            cpus=2.0, memory_bytes=8 * 1024**3, gpus="none", pids_limit=256, shm_size_bytes=512 * 1024**2
+            cpus=2.0,
+            memory_bytes=8 * 1024**3,
+            gpus="none",
+            pids_limit=256,
+            shm_size_bytes=512 * 1024**2,
+            output_limit_bytes=64 * 1024**2,
         ),
         metric=Metric(similarity="cosine", fpr=(1e-4, 1e-3, 0.01), primary_fpr=1e-3, primary_subset="private"),
     )
