@@ -83,7 +83,8 @@ class OutputVolume:
         own words) when the image cannot be made or mounted.
         """
         image = scratch / "output.img"
-        with image.open("wb") as handle:
+        with image.open("xb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
             handle.truncate(limit_bytes)
         mkfs = [
             "mkfs.ext4",
