@@ -23,7 +23,12 @@ from face_tracks import write_test_folder
 
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
 from contracts.status import RUN_REPORT_FIELDS
+from submission.engines import ContainerState, make_engine
+from submission.logs import CappedLog
 from submission.rlimits import rlimit_setter
+from submission.run import judge
+from submission.settings import resolve_settings
+from submission.supervise import ProcessResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -336,3 +341,65 @@ def test_docker_reports_oom_when_the_runner_has_no_cgroup(dataset: Path, tmp_pat
     assert "docker still applies the limits and reports OOM kills, but the peak memory is lost" in log
     assert "/output is not size-limited (the docker daemon runs in another mount namespace" in log
     assert "rlimits" not in log and "run as root" not in log
+
+
+@pytest.mark.parametrize("engine", ["podman", "docker"])
+def test_an_image_command_that_cannot_run_is_the_participants(engine: str, dataset: Path, tmp_path: Path, engine_image):
+    """The engine answers 127 when the image has no such program: the image is the participant's."""
+    missing = engine_missing(engine)
+    if missing:
+        pytest.skip(missing)
+    command = runner_command(engine, "good", dataset, tmp_path / "run", engine_image(engine))
+    command = [*command[: command.index("--")], "--", "no-such-program"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert done.returncode == 1, done.stderr
+    assert report["status"] == "failed" and report["fault"] == "participant"
+    assert report["message"].startswith("the image's command could not be run (exit code 127): ")
+    assert "no-such-program" in report["message"]
+
+
+@pytest.mark.parametrize(
+    ("client_exit", "state", "status", "message"),
+    [
+        (
+            125,
+            ContainerState(started=False, exit_code=128, oom_killed=False, error='could not select device driver ""'),
+            "engine_error",
+            'docker could not start the container: could not select device driver ""; the submission never ran',
+        ),
+        (
+            125,
+            None,
+            "engine_error",
+            "docker could not start the container: docker: Error response from daemon: no space left on device; "
+            "the submission never ran",
+        ),
+        (
+            125,
+            ContainerState(started=True, exit_code=125, oom_killed=False, error=""),
+            "failed",
+            "the submission exited with code 125; last stderr lines: "
+            "docker: Error response from daemon: no space left on device",
+        ),
+        (
+            137,
+            ContainerState(started=True, exit_code=137, oom_killed=True, error=""),
+            "oom",
+            "the submission ran out of memory: the kernel killed 1 process(es) at the 16.0 GiB limit",
+        ),
+    ],
+)
+def test_the_engines_own_state_decides_whose_failure_it_is(
+    client_exit: int, state: ContainerState | None, status: str, message: str, dataset: Path, tmp_path: Path
+) -> None:
+    """No GPU toolkit or a full disk here: the rule itself, on the states docker reports for them."""
+    settings = resolve_settings(
+        engine="docker", data_dir=dataset / "test", run_dir=tmp_path, submission_dir=FIXTURES / "good", image="x"
+    )
+    with (tmp_path / "log.txt").open("wb") as handle:
+        log = CappedLog(handle)
+        log.write("stderr", "docker: Error response from daemon: no space left on device")
+        result = ProcessResult(client_exit, False, 1.0, "", "", 0, container=state)
+        oom_kills = 1 if state and state.oom_killed else 0
+        assert judge(settings, make_engine("docker"), result, oom_kills, None, {}, log) == (status, message)
