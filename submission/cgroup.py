@@ -230,14 +230,8 @@ class CgroupV1(RunCgroup):
         engines make a child cgroup whose count vanishes with the container, so the
         kernel's own OOM records (/dev/kmsg) that name a cgroup under this one count too.
         """
-        count = 0
-        try:
-            text = (self.dirs["memory"] / "memory.oom_control").read_text()
-            match = re.search(r"^oom_kill (\d+)$", text, re.MULTILINE)
-            count = int(match.group(1)) if match else 0
-        except OSError:
-            pass
-        return max(count, kmsg.oom_records(self.relative, self._kmsg_start))
+        counted = _counted_oom_kills(self.dirs["memory"] / "memory.oom_control")
+        return max(counted, kmsg.oom_records(self.relative, self._kmsg_start))
 
     def peak_memory(self) -> int | None:
         """Return the run's peak memory use in bytes (children included), when the kernel says."""
@@ -384,14 +378,8 @@ class CgroupV2(RunCgroup):
         mounted with memory_localevents counts locally only: the kernel's OOM records then
         still name the child group.
         """
-        count = 0
-        try:
-            text = (self.path / "memory.events").read_text()
-            match = re.search(r"^oom_kill (\d+)$", text, re.MULTILINE)
-            count = int(match.group(1)) if match else 0
-        except OSError:
-            pass
-        return max(count, kmsg.oom_records(self.relative, self._kmsg_start))
+        counted = _counted_oom_kills(self.path / "memory.events")
+        return max(counted, kmsg.oom_records(self.relative, self._kmsg_start))
 
     def peak_memory(self) -> int | None:
         """Return memory.peak (Linux 5.19), else the largest memory.current sampled during the run.
@@ -528,6 +516,15 @@ def _enable_failure(group: Path, exc: OSError) -> str:
             "(busy: it holds processes, or a child is threaded)"
         )
     return f"cannot enable the {', '.join(V2_CONTROLLERS)} controllers in {group}/cgroup.subtree_control: {exc}"
+
+
+def _counted_oom_kills(events: Path) -> int:
+    """Return the `oom_kill N` of a v1 memory.oom_control or a v2 memory.events; 0 when absent or unreadable."""
+    try:
+        match = re.search(r"^oom_kill (\d+)$", events.read_text(), re.MULTILINE)
+    except OSError:
+        return 0
+    return int(match.group(1)) if match else 0
 
 
 def cpu_quota_us(cpus: float) -> int:
