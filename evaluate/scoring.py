@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from contracts.descriptors import Descriptors, few_ids
+from contracts.descriptors import Descriptors
 from contracts.errors import InvalidOutputError
+from contracts.ids import few_ids, id_kind
 from evaluate.groundtruth import GroundTruth, GroundTruthError, SubsetTruth
 from evaluate.metrics import OperatingPoint, binned_roc, negated_distances, negatives_needed, normalize_rows, tpr_at_fpr
 
@@ -56,10 +57,16 @@ def score_submission(
 ) -> dict[str, SubsetScore]:
     """Score a validated descriptors file on each of `subsets`; return the scores by subset name.
 
-    `descriptors` must already hold exactly the ground truth's track ids (see
-    `contracts.descriptors.read_descriptors`); rows are matched to labels by track id.
-    Raises `InvalidOutputError` when the cosine option meets a zero descriptor.
+    `descriptors` must already hold exactly the ground truth's track ids, in their kind
+    (see `contracts.descriptors.read_descriptors`); rows are matched to labels by track id.
+    Raises `InvalidOutputError` when the cosine option meets a zero descriptor, ValueError
+    when `descriptors` does not hold every track of a subset in the ground truth's id kind.
     """
+    if id_kind(descriptors.track_id.dtype) is not id_kind(truth.track_id.dtype):
+        raise ValueError(
+            f"descriptors must hold {id_kind(truth.track_id.dtype)} track ids like the ground truth, got "
+            f"{id_kind(descriptors.track_id.dtype)} ids; validate them with read_descriptors"
+        )
     order = np.argsort(descriptors.track_id, kind="stable")
     sorted_ids = descriptors.track_id[order]
     scores = {}

@@ -317,3 +317,42 @@ def test_output_of_a_run_that_did_not_end_ok_is_never_scored(setup, tmp_path, st
     else:
         assert result.exit_code == 2
         assert f"says the run ended with status {status}: the output of a run that did not end ok" in result.output
+
+
+def test_md5_ids_score_exactly_as_integer_ids(tmp_path):
+    results = {}
+    for string_ids in (False, True):
+        case = make_case(
+            21, n_persons=40, references_per_person=3, tracks_per_person=3, integer_valued=True, string_ids=string_ids
+        )
+        run = Setup(tmp_path / str(string_ids), case)
+        result = run.score()
+        assert result.exit_code == 0, result.output
+        results[string_ids] = json.loads((run.out / SCORE_FILE).read_text())
+    assert results[True] == results[False]
+
+
+@pytest.mark.parametrize(
+    ("string_ids", "written", "message"),
+    [
+        (
+            True,
+            lambda ids: np.arange(ids.size),
+            "Error: track_id holds integer ids but tracks.csv holds string ids; write them as strings "
+            "(numpy unicode, dtype <U), exactly as tracks.csv has them\n",
+        ),
+        (
+            False,
+            lambda ids: ids.astype(str),
+            "Error: track_id holds string ids but tracks.csv holds integer ids; write them as integers (int64), "
+            "exactly as tracks.csv has them\n",
+        ),
+    ],
+    ids=["integers for md5s", "integer texts for integers"],
+)
+def test_ids_of_the_other_kind_are_one_error_line(tmp_path, string_ids, written, message):
+    run = Setup(tmp_path, make_case(3, n_persons=10, string_ids=string_ids))
+    run.write_descriptors(**{TRACK_ID_KEY: written(run.case.track_id), DESCRIPTOR_KEY: run.case.descriptor})
+    result = run.score()
+    assert result.exit_code == 2
+    assert result.output == message
