@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contracts.competition import NEGATIVES
 from contracts.errors import RunnerError
 from contracts.ids import as_ids, few_ids, id_kind, id_text_problem, kind_mismatch, parse_ids
 from contracts.names import (
@@ -33,13 +34,14 @@ class GroundTruthError(RunnerError):
 
 @dataclass(frozen=True)
 class SubsetTruth:
-    """What one subset is scored against: its tracks and the references of its persons."""
+    """What one subset is scored against: its tracks and the references they meet (see `GroundTruth.subset`)."""
 
     name: str
     track_id: np.ndarray
     track_person: np.ndarray
     reference_person: np.ndarray
     reference_descriptor: np.ndarray
+    negatives: str = "subset"
 
 
 @dataclass(frozen=True)
@@ -61,22 +63,32 @@ class GroundTruth:
         """The descriptor dimension D every submission must match."""
         return int(self.reference_descriptor.shape[1])
 
-    def subset(self, name: str) -> SubsetTruth:
-        """Return the tracks of subset `name` and the references of the persons seen in them.
+    def subset(self, name: str, negatives: str = "subset") -> SubsetTruth:
+        """Return the tracks of subset `name` and the references they are compared with.
 
-        Raises ValueError when `name` is not one of the subsets.
+        With `negatives` ``"subset"`` those are the references of the persons seen in the
+        subset's tracks; with ``"all"``, every reference (every person with test tracks,
+        both subsets). The positives are the same either way: a person belongs to one subset.
+
+        Raises ValueError when `name` is not one of the subsets or `negatives` not one of
+        `contracts.competition.NEGATIVES`.
         """
         if name not in SUBSETS:
             raise ValueError(f"subset must be one of {', '.join(SUBSETS)}, got {name!r}")
+        if negatives not in NEGATIVES:
+            raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, got {negatives!r}")
         in_subset = self.track_subset == name
-        persons = np.unique(self.track_person[in_subset])
-        references = np.isin(self.reference_person, persons)
+        if negatives == "all":
+            references = np.ones(self.reference_person.size, dtype=bool)
+        else:
+            references = np.isin(self.reference_person, np.unique(self.track_person[in_subset]))
         return SubsetTruth(
             name=name,
             track_id=self.track_id[in_subset],
             track_person=self.track_person[in_subset],
             reference_person=self.reference_person[references],
             reference_descriptor=self.reference_descriptor[references],
+            negatives=negatives,
         )
 
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from scoring_data import Case, make_case
 from sklearn.metrics import roc_curve
 
+from contracts.competition import NEGATIVES
 from contracts.descriptors import Descriptors
 from contracts.errors import InvalidOutputError
 from contracts.names import PRIVATE, PUBLIC, REFERENCES_FILE, SUBSETS, TEST_LABELS_FILE
@@ -48,12 +49,15 @@ def direct_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def brute_force_pairs(
-    case: Case, subset: str, cosine: bool = False, distances=direct_distances
+    case: Case, subset: str, cosine: bool = False, distances=direct_distances, everyone: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair's score of one subset, in one piece: (positive scores, negative scores)."""
+    """Every pair's score of one subset, in one piece: (positive scores, negative scores).
+
+    The subset's tracks meet the references of the subset's persons, or every reference with `everyone`.
+    """
     tracks = case.track_subset == subset
     persons = np.unique(case.track_person[tracks])
-    refs = np.isin(case.reference_person, persons)
+    refs = np.ones(case.reference_person.size, bool) if everyone else np.isin(case.reference_person, persons)
     a, b = case.descriptor[tracks].astype(float), case.reference_descriptor[refs].astype(float)
     if cosine:
         a, b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
@@ -114,6 +118,45 @@ def test_continuous_descriptors_match_the_brute_force(seed, cosine):
         for point, fpr in zip(score.points, FPRS, strict=True):
             assert point.tpr == reference_tpr(positives, negatives, fpr)
             assert point.threshold == pytest.approx(np.sort(negatives)[::-1][int(fpr * negatives.size)], rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("rule", NEGATIVES)
+@pytest.mark.parametrize("string_ids", [False, True], ids=["integer ids", "md5 ids"])
+def test_each_negatives_rule_equals_the_brute_force(seed, rule, string_ids):
+    case = make_case(
+        seed + 200,
+        n_persons=24,
+        references_per_person=3,
+        tracks_per_person=2,
+        dim=5,
+        integer_valued=True,
+        string_ids=string_ids,
+    )
+    scores = score_submission(submitted(case), truth_of(case), FPRS, SUBSETS, block_rows=5, negatives=rule)
+    for name, score in scores.items():
+        positives, negatives = brute_force_pairs(case, name, everyone=rule == "all")
+        n_references = 72 if rule == "all" else 36
+        assert (score.negatives, score.n_tracks, score.n_references) == (rule, 24, n_references)
+        assert (score.n_pos, score.n_neg) == (positives.size, negatives.size) == (72, 24 * n_references - 72)
+        assert score.mean_positive_distance == -positives.mean()
+        for point, fpr in zip(score.points, FPRS, strict=True):
+            assert point.tpr == reference_tpr(positives, negatives, fpr)
+            assert point.accepted_negatives == int((negatives > point.threshold).sum())
+
+
+def test_all_references_add_negatives_never_positives():
+    case = make_case(300, n_persons=40, references_per_person=3, tracks_per_person=3, dim=16)
+    own, everyone = (score_submission(submitted(case), truth_of(case), FPRS, SUBSETS, negatives=r) for r in NEGATIVES)
+    for name in SUBSETS:
+        assert (everyone[name].n_pos, everyone[name].mean_positive_distance) == (
+            own[name].n_pos,
+            own[name].mean_positive_distance,
+        )
+        # Two subsets of equal size: every track meets twice the references, all new ones negatives.
+        assert everyone[name].n_neg == 2 * own[name].n_neg + own[name].n_pos
+    with pytest.raises(ValueError, match=r"^negatives must be one of subset, all, got 'others'$"):
+        score_submission(submitted(case), truth_of(case), FPRS, SUBSETS, negatives="others")
 
 
 def test_cosine_ignores_the_length_of_descriptors():
