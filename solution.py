@@ -12,7 +12,9 @@ nothing else, so a participant can change any part of it. The GPU is used when O
 Runtime can reach it; set USE_TENSORRT=1 to try TensorRT first.
 
 Output folder, when the run succeeds:
-  descriptors.npz   track_id int64 [N], descriptor float32 [N, D], in tracks.csv order
+  descriptors.npz   track_id [N], descriptor float32 [N, D], in tracks.csv order; track_id
+                    is int64 when every id of tracks.csv is an integer, else the ids as
+                    written, as numpy unicode strings (MCS2019's md5 ids)
   solution.json     what ran (execution provider, batch size, threads) and how fast
   progress.json     rewritten about once a second while running, for the runner's live line
 """
@@ -25,6 +27,7 @@ import concurrent.futures
 import csv
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -41,6 +44,9 @@ AGGREGATOR_FILE = "aggregator.onnx"
 IMAGE_SIZE = 112
 TIME_LIMIT_S = 900.0
 TRACK_COLUMNS = ("track_id", "frame", "path")
+# An id written as str(int(id)) would write it: "00123", "+5" and "1e10" are text.
+CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 DESCRIPTORS_FILE = "descriptors.npz"
 SOLUTION_REPORT_FILE = "solution.json"
@@ -65,16 +71,16 @@ def log(message: str) -> None:
 # --- reading the tracks ---------------------------------------------------------------------
 
 
-def read_tracks(data_dir: Path) -> collections.OrderedDict[int, list[Path]]:
-    """Return {track_id: [image path, ...] in frame order}, tracks in tracks.csv order.
+def read_tracks(data_dir: Path) -> collections.OrderedDict[str, list[Path]]:
+    """Return {track_id as written: [image path, ...] in frame order}, tracks in tracks.csv order.
 
-    Raises BadInput when tracks.csv is missing, lacks a column, holds a non-integer id or
-    frame, repeats a frame, names an image that does not exist, or has no rows.
+    Raises BadInput when tracks.csv is missing, lacks a column, holds an empty id or a
+    non-integer frame, repeats a frame, names an image that does not exist, or has no rows.
     """
     tracks_csv = data_dir / "tracks.csv"
     if not tracks_csv.is_file():
         raise BadInput(f"{tracks_csv} does not exist: --data must be the test folder holding tracks.csv")
-    frames: collections.OrderedDict[int, dict[int, Path]] = collections.OrderedDict()
+    frames: collections.OrderedDict[str, dict[int, Path]] = collections.OrderedDict()
     with tracks_csv.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in TRACK_COLUMNS if c not in (reader.fieldnames or [])]
@@ -83,7 +89,10 @@ def read_tracks(data_dir: Path) -> collections.OrderedDict[int, list[Path]]:
                 "{} must have the columns {}, missing {}".format(tracks_csv, ",".join(TRACK_COLUMNS), ",".join(missing))
             )
         for line, row in enumerate(reader, start=2):
-            track_id = _integer(row["track_id"], "track_id", tracks_csv, line)
+            # Kept as text: an md5 id must not be read as a number.
+            track_id = row["track_id"] or ""
+            if not track_id:
+                raise BadInput(f"{tracks_csv} line {line}: track_id must not be empty")
             frame = _integer(row["frame"], "frame", tracks_csv, line)
             if not row["path"]:
                 raise BadInput(f"{tracks_csv} line {line}: path must not be empty")
@@ -93,7 +102,7 @@ def read_tracks(data_dir: Path) -> collections.OrderedDict[int, list[Path]]:
             track[frame] = data_dir / row["path"]
     if not frames:
         raise BadInput(f"{tracks_csv} has no tracks: it must hold one row per frame")
-    tracks: collections.OrderedDict[int, list[Path]] = collections.OrderedDict()
+    tracks: collections.OrderedDict[str, list[Path]] = collections.OrderedDict()
     for track_id, track in frames.items():
         tracks[track_id] = [track[frame] for frame in sorted(track)]
     return tracks
@@ -104,6 +113,20 @@ def _integer(text: str | None, column: str, tracks_csv: Path, line: int) -> int:
         return int(text or "")
     except ValueError:
         raise BadInput(f'{tracks_csv} line {line}: {column} must be an integer, got "{text}"') from None
+
+
+def track_id_array(track_ids: list[str]) -> np.ndarray:
+    """Return the ids of tracks.csv in its own kind: int64 when every one is an integer, else unicode strings.
+
+    An id is an integer when it is written as Python writes an int64 (no sign "+", no
+    leading zero); otherwise every id stays exactly the text of tracks.csv, as the scorer
+    reads it.
+    """
+    if all(CANONICAL_INTEGER.fullmatch(track_id) for track_id in track_ids):
+        numbers = [int(track_id) for track_id in track_ids]
+        if all(INT64_MIN <= number <= INT64_MAX for number in numbers):
+            return np.array(numbers, dtype=np.int64)
+    return np.array(track_ids, dtype=str)
 
 
 def decode_image(path: Path) -> np.ndarray:
@@ -407,7 +430,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     track_descriptors = aggregate(aggregator, frame_descriptors, frame_counts)
     timings["aggregate_s"] = time.monotonic() - phase
     phase = time.monotonic()
-    track_ids = np.fromiter(tracks.keys(), dtype=np.int64, count=len(tracks))
+    track_ids = track_id_array(list(tracks.keys()))
     write_descriptors(args.output / DESCRIPTORS_FILE, track_ids, track_descriptors)
     timings["write_s"] = time.monotonic() - phase
     timings["total_s"] = time.monotonic() - started

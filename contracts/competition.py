@@ -17,6 +17,9 @@ from contracts.errors import ConfigError
 from contracts.units import parse_size
 
 SIMILARITIES = ("euclidean", "cosine")
+#: Which references are the negatives of a subset's track: those of the subset's other
+#: persons (`subset`, the default) or those of every other person with test tracks (`all`).
+NEGATIVES = ("subset", "all")
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,13 @@ class Hardware:
 
 @dataclass(frozen=True)
 class Metric:
-    """How descriptors are compared and which operating points are reported."""
+    """How descriptors are compared, against which negatives, and which operating points are reported."""
 
     similarity: str = "euclidean"
     fpr: tuple[float, ...] = (1e-6, 1e-5, 1e-4)
     primary_fpr: float = 1e-6
     primary_subset: str = "public"
+    negatives: str = "subset"
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ DEVBATTLE = Competition()
 
 _TOP = {"name", "time_limit_s", "hardware", "metric"}
 _HARDWARE = {"cpus", "memory", "gpus", "pids_limit", "shm_size", "output_limit"}
-_METRIC = {"similarity", "fpr", "primary_fpr", "primary_subset"}
+_METRIC = {"similarity", "fpr", "primary_fpr", "primary_subset", "negatives"}
 
 
 def load_competition(path: str | Path | None) -> Competition:
@@ -120,11 +124,16 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
     subset = metric_raw.get("primary_subset", base_metric.primary_subset)
     if subset not in ("public", "private"):
         problems.append(f'invalid metric.primary_subset "{subset}": must be public or private')
+    negatives = metric_raw.get("negatives", base_metric.negatives)
+    if negatives not in NEGATIVES:
+        problems.append(f'invalid metric.negatives "{negatives}": must be one of {", ".join(NEGATIVES)}')
+        negatives = base_metric.negatives
     metric = Metric(
         similarity=str(similarity),
         fpr=fprs,
         primary_fpr=float(str(primary)) if _is_fpr(primary) else base_metric.primary_fpr,
         primary_subset=str(subset),
+        negatives=str(negatives),
     )
     return Competition(name=str(name), time_limit_s=time_limit, hardware=hardware, metric=metric)
 

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from contracts.errors import InvalidOutputError
+from contracts.ids import MAX_ID_CHARS, IdKind, as_ids, few_ids, id_kind, kind_mismatch
 from contracts.names import DESCRIPTOR_KEY, TRACK_ID_KEY, TRACKS_FILE
 from contracts.units import format_size
 
@@ -50,7 +51,9 @@ _HEADER_PREFIX_BYTES = 12 + _MAX_HEADER_BYTES
 # this), and deflate may grow incompressible floats by about 1/1000.
 _OVERHEAD_BYTES = 64 * 1024
 _CHUNK_BYTES = 1024**2
-_ID_BYTES = 8
+_INTEGER_ID_BYTES = 8
+# numpy's unicode dtype stores 4 bytes a character.
+_STRING_ID_BYTES = 4 * MAX_ID_CHARS
 _DESCRIPTOR_DTYPE = np.dtype(np.float32)
 # What zipfile and zlib raise on a corrupt or encrypted member.
 _ZIP_ERRORS = (OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error)
@@ -65,7 +68,7 @@ _HEADER_ERRORS = (ValueError, SyntaxError, RecursionError, MemoryError, tokenize
 
 @dataclass(frozen=True)
 class Descriptors:
-    """One descriptor per track: `track_id` int64 [N], `descriptor` float32 [N, D]."""
+    """One descriptor per track: `track_id` [N] (int64, or numpy unicode: string ids), `descriptor` float32 [N, D]."""
 
     track_id: np.ndarray
     descriptor: np.ndarray
@@ -100,34 +103,39 @@ def read_descriptors(
     Parameters
     ----------
     path : the ``descriptors.npz`` to read. A link or anything but a regular file is refused.
-    expected_track_ids : the track ids of tracks.csv; the file must hold exactly these, once each.
-        They also bound the file size: one int64 id and `dim` (else `MAX_DIM`) float32
-        values per track, plus the zip and .npy headers.
+    expected_track_ids : the track ids of tracks.csv (`contracts.tracks.read_track_ids`); the
+        file must hold exactly these, once each, in their kind: integers when these are
+        integers, numpy unicode strings (``<U``, at most `MAX_ID_CHARS` characters) when
+        these are strings. They also bound the file size: one id (8 bytes, or 4 bytes for
+        each of `MAX_ID_CHARS` characters) and `dim` (else `MAX_DIM`) float32 values per
+        track, plus the zip and .npy headers. Without them, either kind is accepted.
     dim : the descriptor dimension required (the references' D). Without it, D must be
         between 1 and `MAX_DIM`.
     max_bytes : the largest file, and the largest total of uncompressed arrays, accepted.
 
     Returns
     -------
-    Descriptors with `track_id` as int64 and `descriptor` float32, rows in file order.
+    Descriptors with `track_id` as int64 (integer ids) or native-order numpy unicode (string
+    ids) and `descriptor` float32, rows in file order.
 
     Raises
     ------
     InvalidOutputError
         with one sentence naming the problem and the fix: missing file, a link, not a
         regular file, too large, not an npz, missing, extra or repeated members, wrong
-        dtype or shape, a header that declares more or less data than its member holds,
+        dtype or shape, ids of another kind than tracks.csv's or strings over `MAX_ID_CHARS`,
+        a header that declares more or less data than its member holds,
         a row count other than the number of tracks, D of 0 or above the limit, NaN or
         inf (which rows), duplicated, missing or extra track ids (how many, a few of them).
         All of these but the last three are found before any array is loaded.
     """
     path = Path(path)
-    expected = None if expected_track_ids is None else np.unique(np.asarray(expected_track_ids, dtype=np.int64))
+    expected = None if expected_track_ids is None else np.unique(as_ids(np.asarray(expected_track_ids)))
     with _open_regular_file(path) as (handle, size):
         _check_file_size(path, size, max_bytes, expected, dim)
         track_id, descriptor = _load_npz(path, handle, max_bytes, expected, dim)
     _check_id_range(track_id)
-    track_id = track_id.astype(np.int64)
+    track_id = as_ids(track_id)
     _check_finite(track_id, descriptor)
     _check_ids(track_id, expected)
     return Descriptors(track_id=track_id, descriptor=descriptor)
@@ -179,7 +187,8 @@ def _check_file_size(path: Path, size: int, max_bytes: int, expected: np.ndarray
     if expected is None:
         return
     width = MAX_DIM if dim is None else dim
-    data = expected.size * (_ID_BYTES + width * _DESCRIPTOR_DTYPE.itemsize)
+    id_bytes = _INTEGER_ID_BYTES if id_kind(expected.dtype) is IdKind.INTEGER else _STRING_ID_BYTES
+    data = expected.size * (id_bytes + width * _DESCRIPTOR_DTYPE.itemsize)
     limit = data + data // 1024 + _OVERHEAD_BYTES
     if size > limit:
         raise InvalidOutputError(
@@ -298,12 +307,12 @@ def _check_headers(
     """Refuse, from the headers alone, any dtype, shape or size that is not the contract's."""
     if track_id.dtype.hasobject or descriptor.dtype.hasobject:
         raise InvalidOutputError(
-            f"{path.name} holds object arrays; {TRACK_ID_KEY} must be integers and {DESCRIPTOR_KEY} float32"
+            f"{path.name} holds object arrays; {TRACK_ID_KEY} must be integers or strings (numpy dtype <U) "
+            f"and {DESCRIPTOR_KEY} float32"
         )
     if len(track_id.shape) != 1:
         raise InvalidOutputError(f"{TRACK_ID_KEY} must be one-dimensional [N], got shape {list(track_id.shape)}")
-    if track_id.dtype.kind not in "iu":
-        raise InvalidOutputError(f"{TRACK_ID_KEY} must hold integers, got dtype {track_id.dtype}")
+    _check_id_dtype(track_id.dtype, None if expected is None else id_kind(expected.dtype))
     if descriptor.dtype != _DESCRIPTOR_DTYPE:
         raise InvalidOutputError(
             f"{DESCRIPTOR_KEY} must be float32, got {descriptor.dtype}; convert with .astype(numpy.float32)"
@@ -339,6 +348,26 @@ def _check_headers(
         raise InvalidOutputError(
             f"{DESCRIPTOR_KEY} must have a dimension D between 1 and {MAX_DIM}, got {width}; "
             "write [N, D] descriptors of the references' dimension"
+        )
+
+
+def _check_id_dtype(dtype: np.dtype, wanted: IdKind | None) -> None:
+    """Refuse an id dtype that is not integer or unicode, not of the `wanted` kind, or of overlong strings."""
+    if dtype.kind not in "iuU":
+        form = {
+            None: "integers or strings (numpy dtype <U)",
+            IdKind.INTEGER: "integers",
+            IdKind.STRING: "strings (numpy dtype <U)",
+        }[wanted]
+        raise InvalidOutputError(f"{TRACK_ID_KEY} must hold {form}, got dtype {dtype}; write the ids of {TRACKS_FILE}")
+    kind = id_kind(dtype)
+    if wanted is not None and kind is not wanted:
+        raise InvalidOutputError(kind_mismatch(TRACK_ID_KEY, kind, TRACKS_FILE, wanted))
+    # The itemsize is known from the header: a '<U1000000' array is refused before it is read.
+    if kind is IdKind.STRING and not 0 < dtype.itemsize <= _STRING_ID_BYTES:
+        raise InvalidOutputError(
+            f"{TRACK_ID_KEY} must hold strings of 1 to {MAX_ID_CHARS} characters, got dtype {dtype}; "
+            f"write the ids of {TRACKS_FILE}"
         )
 
 
@@ -398,9 +427,3 @@ def _check_ids(track_id: np.ndarray, expected: np.ndarray | None) -> None:
             f"{missing.size} track id(s) of {TRACKS_FILE} are missing: {few_ids(missing)}, and in their place "
             f"are ids not in {TRACKS_FILE}: {few_ids(extra)}; write the ids of {TRACKS_FILE}"
         )
-
-
-def few_ids(ids: np.ndarray) -> str:
-    """Return the first few ids of `ids` for a message, e.g. ``"3, 8, 9, 12, 40, ..."``."""
-    text = ", ".join(str(int(i)) for i in ids[:_SHOWN])
-    return text + (", ..." if ids.size > _SHOWN else "")

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from contracts.competition import load_competition
 from contracts.errors import ConfigError
+from contracts.ids import MAX_ID_CHARS, IdKind, as_ids, id_kind, id_text_problem, parse_ids
 from contracts.names import (
     COMPETITION_FILE,
     DESCRIPTOR_KEY,
@@ -42,6 +43,8 @@ from contracts.names import (
 
 _TRACK, _FRAME, _PATH = TRACK_COLUMNS
 _PERSON, _SUBSET = LABEL_COLUMNS[1], LABEL_COLUMNS[2]
+_ID_COLUMNS = (_TRACK, _PERSON)
+_ID_FIX = f"write each id as an integer or as 1 to {MAX_ID_CHARS} printable characters"
 _SHOWN = 5
 IMAGE_FORMAT = "JPEG"
 
@@ -114,9 +117,8 @@ def _check_tracks(
     table = _read_csv(root / part / TRACKS_FILE, name, columns, report)
     if table is None:
         return None
-    bad_ids = [c for c in columns if c != _PATH and not pd.api.types.is_integer_dtype(table[c])]
-    if bad_ids:
-        report.add(name, f"columns {', '.join(bad_ids)} must hold integers in every row", "write integer ids")
+    if not pd.api.types.is_integer_dtype(table[_FRAME]):
+        report.add(name, f"column {_FRAME} must hold integers in every row", "number the frames 0 to 9")
         return None
     report.counts[f"{part} tracks"] = int(table[_TRACK].nunique())
     report.counts[f"{part} images"] = len(table)
@@ -136,7 +138,8 @@ def _read_csv(path: Path, name: str, columns: Iterable[str], report: Report) -> 
         report.add(name, "is missing", f"write it with the columns {','.join(columns)}")
         return None
     try:
-        table = pd.read_csv(path)
+        # Ids are text, never numbers (contracts.ids): an md5 such as "1e10..." must not become a float.
+        table = pd.read_csv(path, dtype=dict.fromkeys(_ID_COLUMNS, str), keep_default_na=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         report.add(name, f"cannot be read as CSV: {exc}", "write a comma-separated file with a header row")
         return None
@@ -151,7 +154,15 @@ def _read_csv(path: Path, name: str, columns: Iterable[str], report: Report) -> 
     if table.empty:
         report.add(name, "has no rows", "list at least one track")
         return None
-    return table
+    usable = True
+    for column in (c for c in _ID_COLUMNS if c in columns):
+        ids = parse_ids(table[column])
+        table[column] = ids
+        problem = id_text_problem(ids)
+        if problem:
+            report.add(name, f"{column} {problem}", _ID_FIX)
+            usable = False
+    return table if usable else None
 
 
 def _check_frames(table: pd.DataFrame, name: str, report: Report) -> None:
@@ -248,7 +259,7 @@ def _check_references(root: Path, report: Report) -> tuple[np.ndarray, np.ndarra
     if arrays is None:
         return None
     person, descriptor = arrays[PERSON_ID_KEY], arrays[DESCRIPTOR_KEY]
-    ok = _integer_ids(person, PERSON_ID_KEY, name, report) & _descriptor_matrix(descriptor, name, report)
+    ok = _ids(person, PERSON_ID_KEY, name, report) & _descriptor_matrix(descriptor, name, report)
     if ok and descriptor.shape[0] != person.shape[0]:
         report.add(
             name,
@@ -256,7 +267,7 @@ def _check_references(root: Path, report: Report) -> tuple[np.ndarray, np.ndarra
             f"store one {DESCRIPTOR_KEY} row per {PERSON_ID_KEY}",
         )
         return None
-    return (person.astype(np.int64), descriptor) if ok else None
+    return (as_ids(person), descriptor) if ok else None
 
 
 def _check_train_descriptors(root: Path, train: pd.DataFrame | None, dim: int | None, report: Report) -> None:
@@ -265,9 +276,10 @@ def _check_train_descriptors(root: Path, train: pd.DataFrame | None, dim: int | 
     if arrays is None:
         return
     track, frame, descriptor = arrays[TRACK_ID_KEY], arrays[_FRAME], arrays[DESCRIPTOR_KEY]
-    ok = _integer_ids(track, TRACK_ID_KEY, name, report) & _integer_ids(frame, _FRAME, name, report)
+    ok = _ids(track, TRACK_ID_KEY, name, report) & _integer_ids(frame, _FRAME, name, report)
     if not (_descriptor_matrix(descriptor, name, report) and ok):
         return
+    track = as_ids(track)
     if not track.shape[0] == frame.shape[0] == descriptor.shape[0]:
         report.add(
             name,
@@ -282,6 +294,10 @@ def _check_train_descriptors(root: Path, train: pd.DataFrame | None, dim: int | 
             f"{DESCRIPTOR_KEY} has dimension {descriptor.shape[1]}, the references {dim}",
             "compute both with the same encoder",
         )
+    if train is not None and not _same_kind(
+        name, f"{TRACK_ID_KEY} of {name}", track, f"{TRAIN_DIR}/{TRACKS_FILE}", train[_TRACK].to_numpy(), report
+    ):
+        return
     if train is not None:
         stored = set(zip(track.tolist(), frame.tolist(), strict=True))
         listed = set(zip(train[_TRACK].tolist(), train[_FRAME].tolist(), strict=True))
@@ -301,10 +317,6 @@ def _check_labels(
     labels = _read_csv(root / GT_DIR / TEST_LABELS_FILE, name, LABEL_COLUMNS, report)
     if labels is None:
         return
-    bad = [c for c in LABEL_COLUMNS[:2] if not pd.api.types.is_integer_dtype(labels[c])]
-    if bad:
-        report.add(name, f"columns {', '.join(bad)} must hold integers in every row", "write integer ids")
-        return
     unknown = sorted(set(labels[_SUBSET].astype(str)) - set(SUBSETS))
     if unknown:
         report.add(name, f"{_SUBSET} must be one of {', '.join(SUBSETS)}, got {', '.join(unknown)}", "fix the subsets")
@@ -312,8 +324,11 @@ def _check_labels(
     repeated = counts.index[counts > 1].to_numpy()
     if repeated.size:
         report.add(name, f"tracks {_few(repeated)} are labelled more than once", "label each test track once")
-    if tracks is not None:
-        listed, labelled = np.unique(tracks[_TRACK].to_numpy()), np.unique(labels[_TRACK].to_numpy())
+    listed_ids = None if tracks is None else tracks[_TRACK].to_numpy()
+    if listed_ids is not None and _same_kind(
+        name, f"{_TRACK} of {name}", labels[_TRACK].to_numpy(), f"{TEST_DIR}/{TRACKS_FILE}", listed_ids, report
+    ):
+        listed, labelled = np.unique(listed_ids), np.unique(labels[_TRACK].to_numpy())
         for ids, problem in (
             (np.setdiff1d(listed, labelled), "test tracks {} have no label"),
             (np.setdiff1d(labelled, listed), f"labels name tracks {{}} that {TEST_DIR}/{TRACKS_FILE} does not list"),
@@ -330,7 +345,14 @@ def _check_labels(
         report.counts[f"{subset} persons"] = int(in_subset[_PERSON].nunique())
         if in_subset[_PERSON].nunique() < 2:
             report.add(name, f"subset {subset} has tracks of fewer than 2 persons", "add persons: it has no negatives")
-    if references is not None:
+    if references is not None and _same_kind(
+        f"{GT_DIR}/{REFERENCES_FILE}",
+        f"{PERSON_ID_KEY} of {GT_DIR}/{REFERENCES_FILE}",
+        references[0],
+        name,
+        labels[_PERSON].to_numpy(),
+        report,
+    ):
         _check_label_references(labels, references[0], report)
 
 
@@ -366,6 +388,40 @@ def _read_npz(path: Path, name: str, keys: tuple[str, ...], report: Report) -> d
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         report.add(name, f"cannot be read as an npz archive without objects: {exc}", "write it with numpy.savez")
         return None
+
+
+def _ids(ids: np.ndarray, key: str, name: str, report: Report) -> bool:
+    """Record a finding unless `ids` is 1-D integer or unicode ids (`contracts.ids`); return whether it is."""
+    if ids.ndim != 1 or ids.dtype.kind not in "iuU":
+        report.add(
+            name,
+            f"{key} must be 1-D integers or strings (numpy dtype <U), got {ids.dtype} {list(ids.shape)}",
+            f"store {key} as int64, or as numpy unicode strings for text ids",
+        )
+        return False
+    problem = id_text_problem(ids)
+    if problem:
+        report.add(name, f"{key} {problem}", _ID_FIX)
+        return False
+    return True
+
+
+def _same_kind(name: str, what: str, ids: np.ndarray, other: str, other_ids: np.ndarray, report: Report) -> bool:
+    """Record a finding on `name` unless `ids` (`what`) are of the kind of `other_ids` (those of `other`)."""
+    kind, other_kind = _kind_of(ids), _kind_of(other_ids)
+    if kind is other_kind:
+        return True
+    report.add(
+        name,
+        f"{what} holds {kind} ids but {other} holds {other_kind} ids",
+        f"write the same ids in both files: {other_kind} ids, as {other} has them",
+    )
+    return False
+
+
+def _kind_of(ids: np.ndarray) -> IdKind:
+    # pandas hands string columns back as object arrays of str; parse_ids gave the column one kind.
+    return IdKind.STRING if ids.dtype.kind in "OUT" else id_kind(ids.dtype)
 
 
 def _integer_ids(ids: np.ndarray, key: str, name: str, report: Report) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from contracts.competition import load_competition
+from contracts.competition import NEGATIVES, load_competition
 from contracts.descriptors import read_descriptors
 from contracts.errors import ChallengeError
 from contracts.names import OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SUBSETS
@@ -31,14 +31,16 @@ class ScoreInputError(click.ClickException):
     "--config",
     type=click.Path(path_type=Path),
     default=None,
-    help="competition.yaml (similarity, FPR targets, primary score); MCS2019's defaults without it.",
+    help="competition.yaml (similarity, FPR targets, negatives rule, primary score); MCS2019's defaults without it.",
 )
 @click.option("--public-only", is_flag=True, help="Score, write and print the public subset only.")
 def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, public_only: bool) -> None:
     """Score DESCRIPTORS on the public and private subsets: TPR at each FPR target.
 
-    Writes RUN_DIR/score.json, metrics.txt and roc.png and prints a table. Every bad
-    input is one `Error:` line and exit code 2.
+    The official scores use the negatives rule of competition.yaml (metric.negatives); the
+    other rule is scored too and reported beside them. Writes RUN_DIR/score.json,
+    metrics.txt and roc.png and prints a table. Every bad input is one `Error:` line and
+    exit code 2.
     """
     subsets = (PUBLIC,) if public_only else SUBSETS
     _refuse_unfinished_run(descriptors)
@@ -46,15 +48,20 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
         metric = load_competition(config).metric
         truth = load_groundtruth(gt_dir)
         submitted = read_descriptors(descriptors, expected_track_ids=truth.track_id, dim=truth.dim)
-        scores = score_submission(submitted, truth, metric.fpr, subsets, similarity=metric.similarity)
+        by_rule = {
+            rule: score_submission(submitted, truth, metric.fpr, subsets, similarity=metric.similarity, negatives=rule)
+            for rule in NEGATIVES
+        }
     except ChallengeError as exc:
         raise ScoreInputError(str(exc)) from None
+    scores = by_rule[metric.negatives]
+    (alternative,) = (by_rule[rule] for rule in NEGATIVES if rule != metric.negatives)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_reports(run_dir, scores, metric)
+        write_reports(run_dir, scores, metric, alternative)
     except OSError as exc:
         raise ScoreInputError(f"the reports must go to a writable folder, {run_dir} is not: {exc.strerror}") from None
-    click.echo(format_table(scores))
+    click.echo(format_table(scores, alternative))
 
 
 def _refuse_unfinished_run(descriptors: Path) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contracts.descriptors import few_ids
+from contracts.competition import NEGATIVES
 from contracts.errors import RunnerError
+from contracts.ids import as_ids, few_ids, id_kind, id_text_problem, kind_mismatch, parse_ids
 from contracts.names import (
     DESCRIPTOR_KEY,
     LABEL_COLUMNS,
@@ -33,18 +34,23 @@ class GroundTruthError(RunnerError):
 
 @dataclass(frozen=True)
 class SubsetTruth:
-    """What one subset is scored against: its tracks and the references of its persons."""
+    """What one subset is scored against: its tracks and the references they meet (see `GroundTruth.subset`)."""
 
     name: str
     track_id: np.ndarray
     track_person: np.ndarray
     reference_person: np.ndarray
     reference_descriptor: np.ndarray
+    negatives: str = "subset"
 
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """The references (`person_id` [R] int64, `descriptor` [R, D] float32) and the test labels."""
+    """The references (`person_id` [R], `descriptor` [R, D] float32) and the test labels.
+
+    Ids are int64 or numpy unicode arrays (`contracts.ids`); `track_id` holds one kind,
+    and `reference_person` and `track_person` another or the same one.
+    """
 
     reference_person: np.ndarray
     reference_descriptor: np.ndarray
@@ -57,22 +63,32 @@ class GroundTruth:
         """The descriptor dimension D every submission must match."""
         return int(self.reference_descriptor.shape[1])
 
-    def subset(self, name: str) -> SubsetTruth:
-        """Return the tracks of subset `name` and the references of the persons seen in them.
+    def subset(self, name: str, negatives: str = "subset") -> SubsetTruth:
+        """Return the tracks of subset `name` and the references they are compared with.
 
-        Raises ValueError when `name` is not one of the subsets.
+        With `negatives` ``"subset"`` those are the references of the persons seen in the
+        subset's tracks; with ``"all"``, every reference (every person with test tracks,
+        both subsets). The positives are the same either way: a person belongs to one subset.
+
+        Raises ValueError when `name` is not one of the subsets or `negatives` not one of
+        `contracts.competition.NEGATIVES`.
         """
         if name not in SUBSETS:
             raise ValueError(f"subset must be one of {', '.join(SUBSETS)}, got {name!r}")
+        if negatives not in NEGATIVES:
+            raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, got {negatives!r}")
         in_subset = self.track_subset == name
-        persons = np.unique(self.track_person[in_subset])
-        references = np.isin(self.reference_person, persons)
+        if negatives == "all":
+            references = np.ones(self.reference_person.size, dtype=bool)
+        else:
+            references = np.isin(self.reference_person, np.unique(self.track_person[in_subset]))
         return SubsetTruth(
             name=name,
             track_id=self.track_id[in_subset],
             track_person=self.track_person[in_subset],
             reference_person=self.reference_person[references],
             reference_descriptor=self.reference_descriptor[references],
+            negatives=negatives,
         )
 
 
@@ -80,10 +96,12 @@ def load_groundtruth(gt_dir: str | Path) -> GroundTruth:
     """Read and check ``gt_dir/references.npz`` and ``gt_dir/test_labels.csv``.
 
     Checks, before anything is scored: both files exist and parse; the arrays and columns
-    are there with integer ids, float32 [R, D] descriptors and finite values; track ids are
-    unique; subsets are public or private; a person belongs to one subset only; every
-    reference belongs to a person with tracks and every labelled person has references;
-    each subset has tracks of at least two persons (else it has no negative pairs).
+    are there with ids of one kind each (`contracts.ids`: the CSV's ids read as text, the
+    npz's kind from its dtype), float32 [R, D] descriptors and finite values; the person ids
+    of both files are of one kind; track ids are unique; subsets are public or private; a
+    person belongs to one subset only; every reference belongs to a person with tracks and
+    every labelled person has references; each subset has tracks of at least two persons
+    (else it has no negative pairs).
 
     Raises `GroundTruthError` with one sentence naming the first problem found.
     """
@@ -92,6 +110,15 @@ def load_groundtruth(gt_dir: str | Path) -> GroundTruth:
         raise GroundTruthError(f"the ground truth folder {gt_dir} must exist; run `make data` or pass --gt")
     reference_person, reference_descriptor = _read_references(gt_dir / REFERENCES_FILE)
     track_id, track_person, track_subset = _read_labels(gt_dir / TEST_LABELS_FILE)
+    if id_kind(reference_person.dtype) is not id_kind(track_person.dtype):
+        raise GroundTruthError(
+            kind_mismatch(
+                f"{gt_dir / REFERENCES_FILE} {PERSON_ID_KEY}",
+                id_kind(reference_person.dtype),
+                f"the {_PERSON} column of {TEST_LABELS_FILE}",
+                id_kind(track_person.dtype),
+            )
+        )
     _check_consistent(reference_person, track_person, track_subset)
     return GroundTruth(reference_person, reference_descriptor, track_id, track_person, track_subset)
 
@@ -109,8 +136,18 @@ def _read_references(path: Path) -> tuple[np.ndarray, np.ndarray]:
             person, descriptor = npz[PERSON_ID_KEY], npz[DESCRIPTOR_KEY]
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise GroundTruthError(f"{path} must be a readable npz archive without objects: {exc}") from None
-    if person.ndim != 1 or not np.issubdtype(person.dtype, np.integer):
-        raise GroundTruthError(f"{path}: {PERSON_ID_KEY} must be 1-D integers, got {person.dtype} {list(person.shape)}")
+    if person.ndim != 1 or person.dtype.kind not in "iuU":
+        raise GroundTruthError(
+            f"{path}: {PERSON_ID_KEY} must be 1-D integers or strings (numpy dtype <U), "
+            f"got {person.dtype} {list(person.shape)}"
+        )
+    try:
+        person = as_ids(person)
+    except ValueError as exc:
+        raise GroundTruthError(f"{path}: {PERSON_ID_KEY} {exc}") from None
+    problem = id_text_problem(person)
+    if problem:
+        raise GroundTruthError(f"{path}: {PERSON_ID_KEY} {problem}")
     if descriptor.dtype != np.float32 or descriptor.ndim != 2:
         raise GroundTruthError(
             f"{path}: {DESCRIPTOR_KEY} must be float32 [R, D], got {descriptor.dtype} {list(descriptor.shape)}"
@@ -123,14 +160,15 @@ def _read_references(path: Path) -> tuple[np.ndarray, np.ndarray]:
     bad = np.flatnonzero(~np.isfinite(descriptor).all(axis=1))
     if bad.size:
         raise GroundTruthError(f"{path}: {DESCRIPTOR_KEY} must be finite, got NaN or inf in rows {few_ids(bad)}")
-    return person.astype(np.int64), descriptor
+    return person, descriptor
 
 
 def _read_labels(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not path.is_file():
         raise GroundTruthError(f"{path} must be a file with columns {','.join(LABEL_COLUMNS)}; run `make data`")
     try:
-        labels = pd.read_csv(path, dtype={_SUBSET: str})
+        # Ids are text, never numbers: an md5 such as "1e10..." must not become a float.
+        labels = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise GroundTruthError(f"{path} must be a CSV file with columns {','.join(LABEL_COLUMNS)}: {exc}") from None
     missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
@@ -138,10 +176,11 @@ def _read_labels(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise GroundTruthError(f"{path} must have the columns {', '.join(missing)}, got {', '.join(labels.columns)}")
     if labels.empty:
         raise GroundTruthError(f"{path} must hold at least one track, got none")
-    for column in (_TRACK, _PERSON):
-        if not pd.api.types.is_integer_dtype(labels[column]):
-            raise GroundTruthError(f"{path}: {column} must hold integers in every row, got {labels[column].dtype}")
-    track_id = labels[_TRACK].to_numpy(dtype=np.int64)
+    track_id, person = parse_ids(labels[_TRACK]), parse_ids(labels[_PERSON])
+    for column, ids in ((_TRACK, track_id), (_PERSON, person)):
+        problem = id_text_problem(ids)
+        if problem:
+            raise GroundTruthError(f"{path}: {column} {problem}")
     unique, counts = np.unique(track_id, return_counts=True)
     if (counts > 1).any():
         duplicated = unique[counts > 1]
@@ -152,13 +191,13 @@ def _read_labels(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     unknown = sorted({str(s) for s in subset} - set(SUBSETS))
     if unknown:
         raise GroundTruthError(f"{path}: {_SUBSET} must be one of {', '.join(SUBSETS)}, got {', '.join(unknown)}")
-    return track_id, labels[_PERSON].to_numpy(dtype=np.int64), subset.astype(str)
+    return track_id, person, subset.astype(str)
 
 
 def _check_consistent(reference_person: np.ndarray, track_person: np.ndarray, track_subset: np.ndarray) -> None:
-    pairs = np.unique(np.stack([track_person, (track_subset == SUBSETS[1]).astype(np.int64)]), axis=1)
-    persons, subsets_per_person = np.unique(pairs[0], return_counts=True)
-    in_both = persons[subsets_per_person > 1]
+    public, private = (np.unique(track_person[track_subset == name]) for name in SUBSETS)
+    in_both = np.intersect1d(public, private)
+    persons = np.union1d(public, private)
     if in_both.size:
         raise GroundTruthError(
             f"a person must belong to one subset only, got {in_both.size} in both: person ids {few_ids(in_both)}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from contracts.descriptors import few_ids
+from contracts.ids import few_ids
 
 
 @dataclass(frozen=True)

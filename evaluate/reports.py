@@ -2,7 +2,9 @@
 
 Every function takes the scores of the subsets to report and nothing else, so what a
 report says about a subset is exactly what was passed in: the `--public-only` run
-passes only the public subset.
+passes only the public subset. `scores` are those of the negatives rule in force
+(`metric.negatives`), the official ones; `alternative`, when given, holds the same
+subsets under the other rule, reported beside them and never as the primary score.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from contracts.competition import Metric
+from contracts.competition import NEGATIVES, Metric
 from contracts.names import METRICS_FILE, ROC_FILE, SCORE_FILE
 from evaluate.scoring import SubsetScore
 
@@ -36,12 +38,24 @@ def primary_point(scores: Mapping[str, SubsetScore], metric: Metric) -> tuple[st
     return subset, metric.primary_fpr
 
 
-def score_document(scores: Mapping[str, SubsetScore], metric: Metric) -> dict[str, Any]:
-    """Return the content of score.json for `scores` (subset name -> score), computed under `metric`."""
+def score_document(
+    scores: Mapping[str, SubsetScore], metric: Metric, alternative: Mapping[str, SubsetScore] | None = None
+) -> dict[str, Any]:
+    """Return the content of score.json for `scores` (subset name -> score), computed under `metric`.
+
+    ``metric.negatives`` names the rule of `scores`, hence of ``primary`` and of each
+    subset's ``points``; each subset's ``by_negatives`` holds the references, negatives and
+    points of that rule and, when `alternative` is given, of the other one.
+    """
     subset, fpr = primary_point(scores, metric)
     primary = next(p for p in scores[subset].points if p.fpr == fpr)
     return {
-        "metric": {"name": METRIC_NAME, "similarity": metric.similarity, "fpr": list(metric.fpr)},
+        "metric": {
+            "name": METRIC_NAME,
+            "similarity": metric.similarity,
+            "fpr": list(metric.fpr),
+            "negatives": metric.negatives,
+        },
         "primary": {"subset": subset, "fpr": fpr, "tpr": primary.tpr, "resolvable": primary.resolvable},
         "subsets": {
             name: {
@@ -51,17 +65,32 @@ def score_document(scores: Mapping[str, SubsetScore], metric: Metric) -> dict[st
                 "n_neg": score.n_neg,
                 "mean_positive_distance": score.mean_positive_distance,
                 "points": [asdict(p) for p in score.points],
+                "by_negatives": {
+                    s.negatives: {
+                        "n_references": s.n_references,
+                        "n_neg": s.n_neg,
+                        "points": [asdict(p) for p in s.points],
+                    }
+                    for s in _both_rules(score, alternative)
+                },
             }
             for name, score in scores.items()
         },
     }
 
 
-def metrics_lines(scores: Mapping[str, SubsetScore]) -> list[str]:
+def _both_rules(score: SubsetScore, alternative: Mapping[str, SubsetScore] | None) -> list[SubsetScore]:
+    """The subset's score under each rule present, in the order of `NEGATIVES`."""
+    present = [score] if alternative is None else [score, alternative[score.subset]]
+    return sorted(present, key=lambda s: NEGATIVES.index(s.negatives))
+
+
+def metrics_lines(scores: Mapping[str, SubsetScore], alternative: Mapping[str, SubsetScore] | None = None) -> list[str]:
     """Return the lines of metrics.txt: ``<subset>_tpr_at_fpr_<fpr> <tpr>`` per point.
 
     Each point also gets ``..._resolvable 1|0`` so an unresolvable target is never
-    silent, and each subset its ``<subset>_mean_positive_distance``.
+    silent, and each subset its ``<subset>_mean_positive_distance``. The points of
+    `alternative` follow as ``<subset>_tpr_at_fpr_<fpr>_negatives_<rule> <tpr>``.
     """
     lines = []
     for name, score in scores.items():
@@ -69,29 +98,37 @@ def metrics_lines(scores: Mapping[str, SubsetScore]) -> list[str]:
             key = f"{name}_{METRIC_NAME}_{fpr_label(p.fpr)}"
             lines += [f"{key} {p.tpr:.6f}", f"{key}_resolvable {int(p.resolvable)}"]
         lines.append(f"{name}_mean_positive_distance {score.mean_positive_distance:.6f}")
+    for name, score in (alternative or {}).items():
+        lines += [
+            f"{name}_{METRIC_NAME}_{fpr_label(p.fpr)}_negatives_{score.negatives} {p.tpr:.6f}" for p in score.points
+        ]
     return lines
 
 
-def format_table(scores: Mapping[str, SubsetScore]) -> str:
+def format_table(scores: Mapping[str, SubsetScore], alternative: Mapping[str, SubsetScore] | None = None) -> str:
     """Return the terminal table: subset, n_tracks, TPR at each target, mean positive distance.
 
-    A TPR whose target is unresolvable (fewer than 1/FPR negatives) is marked ``*`` and
-    explained under the table.
+    The rows of `alternative` follow, named ``<subset> (negatives: <rule>)``. A TPR whose
+    target is unresolvable (fewer than 1/FPR negatives) is marked ``*`` and explained
+    under the table.
     """
     fprs = [p.fpr for p in next(iter(scores.values())).points]
     header = ["subset", "n_tracks"] + [f"TPR@{fpr_label(f)}" for f in fprs] + ["mean_pos_dist"]
+    labelled = [(name, score) for name, score in scores.items()] + [
+        (f"{name} (negatives: {score.negatives})", score) for name, score in (alternative or {}).items()
+    ]
     rows = [
-        [name, str(score.n_tracks)]
+        [label, str(score.n_tracks)]
         + [f"{p.tpr:.4f}{'' if p.resolvable else _UNRESOLVED_MARK}" for p in score.points]
         + [f"{score.mean_positive_distance:.4f}"]
-        for name, score in scores.items()
+        for label, score in labelled
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
         for row in [header, *rows]
     ]
-    if any(not p.resolvable for score in scores.values() for p in score.points):
+    if any(not p.resolvable for _, score in labelled for p in score.points):
         lines.append(
             f"{_UNRESOLVED_MARK} unresolvable: fewer than 1/FPR negative pairs, so no negative may be accepted "
             "(k = 0); the value is the TPR at FPR = 0"
@@ -99,14 +136,20 @@ def format_table(scores: Mapping[str, SubsetScore]) -> str:
     return "\n".join(lines)
 
 
-def write_reports(run_dir: Path, scores: Mapping[str, SubsetScore], metric: Metric) -> dict[str, Path]:
+def write_reports(
+    run_dir: Path,
+    scores: Mapping[str, SubsetScore],
+    metric: Metric,
+    alternative: Mapping[str, SubsetScore] | None = None,
+) -> dict[str, Path]:
     """Write score.json, metrics.txt and roc.png into `run_dir`; return their paths by file name.
 
-    Raises OSError when `run_dir` cannot be written.
+    roc.png shows `scores` only (the rule in force). Raises OSError when `run_dir` cannot be written.
     """
     paths = {name: run_dir / name for name in (SCORE_FILE, METRICS_FILE, ROC_FILE)}
-    paths[SCORE_FILE].write_text(json.dumps(score_document(scores, metric), indent=2) + "\n", encoding="utf-8")
-    paths[METRICS_FILE].write_text("\n".join(metrics_lines(scores)) + "\n", encoding="utf-8")
+    document = score_document(scores, metric, alternative)
+    paths[SCORE_FILE].write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    paths[METRICS_FILE].write_text("\n".join(metrics_lines(scores, alternative)) + "\n", encoding="utf-8")
     write_roc(paths[ROC_FILE], scores)
     return paths
 

@@ -1,4 +1,4 @@
-"""Streamed per-subset scoring: blocks of tracks against the subset's references.
+"""Streamed per-subset scoring: blocks of tracks against the references of the negatives rule.
 
 Each block of track descriptors meets all of the subset's references in one float64
 matrix product (`metrics.negated_distances`). From each block only three things are
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from contracts.descriptors import Descriptors, few_ids
+from contracts.descriptors import Descriptors
 from contracts.errors import InvalidOutputError
+from contracts.ids import few_ids, id_kind
 from evaluate.groundtruth import GroundTruth, GroundTruthError, SubsetTruth
 from evaluate.metrics import OperatingPoint, binned_roc, negated_distances, negatives_needed, normalize_rows, tpr_at_fpr
 
@@ -29,6 +30,9 @@ ROC_BINS = 2048
 class SubsetScore:
     """The scores of one subset: the counts, the secondary score, one point per FPR target, the ROC to plot.
 
+    `negatives` is the rule that chose the references (`contracts.competition.NEGATIVES`):
+    `n_references` and `n_neg` depend on it, the positives do not.
+
     `mean_positive_distance` is the mean distance over positive pairs (between unit
     vectors under the cosine option), MCS2019's secondary score: lower is better.
 
@@ -36,6 +40,7 @@ class SubsetScore:
     """
 
     subset: str
+    negatives: str
     n_tracks: int
     n_references: int
     n_pos: int
@@ -53,18 +58,29 @@ def score_submission(
     subsets: Sequence[str],
     similarity: str = "euclidean",
     block_rows: int | None = None,
+    negatives: str = "subset",
 ) -> dict[str, SubsetScore]:
     """Score a validated descriptors file on each of `subsets`; return the scores by subset name.
 
-    `descriptors` must already hold exactly the ground truth's track ids (see
-    `contracts.descriptors.read_descriptors`); rows are matched to labels by track id.
-    Raises `InvalidOutputError` when the cosine option meets a zero descriptor.
+    `negatives` chooses the references each subset's tracks meet (`GroundTruth.subset`):
+    ``"subset"``, the references of the subset's persons, or ``"all"``, every reference.
+
+    `descriptors` must already hold exactly the ground truth's track ids, in their kind
+    (see `contracts.descriptors.read_descriptors`); rows are matched to labels by track id.
+    Raises `InvalidOutputError` when the cosine option meets a zero descriptor, ValueError
+    when `descriptors` does not hold every track of a subset in the ground truth's id kind
+    or `negatives` is not a known rule.
     """
+    if id_kind(descriptors.track_id.dtype) is not id_kind(truth.track_id.dtype):
+        raise ValueError(
+            f"descriptors must hold {id_kind(truth.track_id.dtype)} track ids like the ground truth, got "
+            f"{id_kind(descriptors.track_id.dtype)} ids; validate them with read_descriptors"
+        )
     order = np.argsort(descriptors.track_id, kind="stable")
     sorted_ids = descriptors.track_id[order]
     scores = {}
     for name in subsets:
-        part = truth.subset(name)
+        part = truth.subset(name, negatives)
         rows = order[np.minimum(np.searchsorted(sorted_ids, part.track_id), sorted_ids.size - 1)]
         if not np.array_equal(descriptors.track_id[rows], part.track_id):
             raise ValueError(f"descriptors must hold every track of subset {name}; validate them with read_descriptors")
@@ -123,6 +139,7 @@ def score_subset(
     roc_fpr, roc_tpr = binned_roc(positive_scores, top, n_neg, edges, histogram)
     return SubsetScore(
         subset=part.name,
+        negatives=part.negatives,
         n_tracks=n_tracks,
         n_references=n_references,
         n_pos=n_pos,

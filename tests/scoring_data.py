@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +60,13 @@ def make_case(
     dim: int = 16,
     noise: float = 0.8,
     integer_valued: bool = False,
+    string_ids: bool = False,
 ) -> Case:
     """Return a case where each person's references and tracks scatter around a random centre.
 
     Persons alternate between public and private. With `integer_valued`, every value is a
-    small integer so that every distance is exact in float64 and ties are many.
+    small integer so that every distance is exact in float64 and ties are many. With
+    `string_ids`, track and person ids are 32-hex md5 strings, as in MCS2019's data.
     """
     rng = np.random.default_rng(seed)
     if integer_valued:
@@ -76,11 +79,20 @@ def make_case(
         tracks = centres[:, None, :] + noise * rng.normal(size=(n_persons, tracks_per_person, dim))
     person_ids = rng.permutation(np.arange(1000, 1000 + 7 * n_persons, 7))
     track_ids = rng.permutation(n_persons * tracks_per_person) * 3 + 5
+    if string_ids:
+        person_ids, track_ids = md5s("person", person_ids), md5s("track", track_ids)
+    else:
+        person_ids, track_ids = person_ids.astype(np.int64), track_ids.astype(np.int64)
     return Case(
-        reference_person=np.repeat(person_ids, references_per_person).astype(np.int64),
+        reference_person=np.repeat(person_ids, references_per_person),
         reference_descriptor=references.reshape(-1, dim).astype(np.float32),
-        track_id=track_ids.astype(np.int64),
-        track_person=np.repeat(person_ids, tracks_per_person).astype(np.int64),
+        track_id=track_ids,
+        track_person=np.repeat(person_ids, tracks_per_person),
         track_subset=np.repeat(np.where(np.arange(n_persons) % 2 == 0, PUBLIC, PRIVATE), tracks_per_person),
         descriptor=tracks.reshape(-1, dim).astype(np.float32),
     )
+
+
+def md5s(prefix: str, numbers: np.ndarray) -> np.ndarray:
+    """Return the md5 hex digest of ``prefix`` and each number, as a numpy unicode array of 32-character ids."""
+    return np.array([hashlib.md5(f"{prefix}{n}".encode()).hexdigest() for n in numbers.tolist()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Callable
@@ -181,6 +182,76 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str, str]] = [
         "subset private has tracks of fewer than 2 persons",
     ),
 ]
+
+
+def _md5(prefix: str, ids: np.ndarray) -> np.ndarray:
+    return np.array([hashlib.md5(f"{prefix}{i}".encode()).hexdigest() for i in ids.tolist()])
+
+
+def _to_md5_ids(root: Path) -> None:
+    """Rename every track and person of the dataset to an md5 string, as MCS2019's data names them."""
+    track = {"track_id": "track", "person_id": "person"}
+    for table in (TEST_TRACKS, LABELS, f"{TRAIN_DIR}/{TRACKS_FILE}"):
+        _edit_csv(root / table, lambda t: t.assign(**{c: _md5(p, t[c].to_numpy()) for c, p in track.items() if c in t}))
+    _edit_npz(root / REFERENCES, lambda a: {**a, PERSON_ID_KEY: _md5("person", a[PERSON_ID_KEY])})
+    _edit_npz(root / TRAIN_DESCRIPTORS, lambda a: {**a, TRACK_ID_KEY: _md5("track", a[TRACK_ID_KEY])})
+
+
+def test_a_dataset_with_md5_ids_is_clean(copy: Path) -> None:
+    _to_md5_ids(copy)
+    report = check_dataset(copy)
+    assert report.findings == []
+    assert report.counts["references"] == 12 and report.negatives == {
+        "public": PRESETS["tiny"].negatives("public"),
+        "private": PRESETS["tiny"].negatives("private"),
+    }
+
+
+ID_BREAKAGES: list[tuple[str, Callable[[Path], None], str, str]] = [
+    (
+        "labels of another kind than tracks.csv",
+        lambda root: _edit_csv(root / LABELS, lambda t: t.assign(track_id=_md5("track", t.track_id.to_numpy()))),
+        LABELS,
+        r"^track_id of gt/test_labels.csv holds string ids but test/tracks.csv holds integer ids$",
+    ),
+    (
+        "references of another kind than the labels",
+        lambda root: _edit_npz(root / REFERENCES, lambda a: {**a, PERSON_ID_KEY: a[PERSON_ID_KEY].astype(str)}),
+        REFERENCES,
+        r"^person_id of gt/references.npz holds string ids but gt/test_labels.csv holds integer ids$",
+    ),
+    (
+        "train descriptors of another kind",
+        lambda root: _edit_npz(root / TRAIN_DESCRIPTORS, lambda a: {**a, TRACK_ID_KEY: a[TRACK_ID_KEY].astype(str)}),
+        TRAIN_DESCRIPTORS,
+        r"^track_id of train/frame_descriptors.npz holds string ids but train/tracks.csv holds integer ids$",
+    ),
+    (
+        "float reference ids",
+        lambda root: _edit_npz(root / REFERENCES, lambda a: {**a, PERSON_ID_KEY: a[PERSON_ID_KEY].astype(float)}),
+        REFERENCES,
+        r"^person_id must be 1-D integers or strings \(numpy dtype <U\), got float64 \[12\]$",
+    ),
+    (
+        "empty track id",
+        lambda root: _edit_csv(
+            root / TEST_TRACKS, lambda t: t.assign(track_id=t.track_id.astype(str).where(t.index != 3, ""))
+        ),
+        TEST_TRACKS,
+        r"^track_id must not be empty, got an empty id$",
+    ),
+]
+
+
+@pytest.mark.parametrize(("breakage", "file", "match"), [b[1:] for b in ID_BREAKAGES], ids=[b[0] for b in ID_BREAKAGES])
+def test_each_id_problem_is_found_with_its_fix(
+    copy: Path, breakage: Callable[[Path], None], file: str, match: str
+) -> None:
+    breakage(copy)
+    findings = check_dataset(copy).findings
+    hits = [f for f in findings if f.file == file and re.search(match, f.problem)]
+    assert len(hits) == 1, f"no finding on {file} matching {match!r} in {[str(f) for f in findings]}"
+    assert hits[0].fix
 
 
 def test_a_generated_dataset_is_clean(clean: Path) -> None:

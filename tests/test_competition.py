@@ -75,13 +75,13 @@ name: ""
 colour: red
 time_limit_s: 0
 hardware: {cpus: lots, memory: "0", gpus: some, pids_limit: 4, shm_size: huge, disk: 1g}
-metric: {similarity: dot, fpr: [0, 2], primary_fpr: 2, primary_subset: secret, colour: blue}
+metric: {similarity: dot, fpr: [0, 2], primary_fpr: 2, primary_subset: secret, negatives: everyone, colour: blue}
 """,
     )
     assert problems_of(path) == [
         "unknown key colour: expected one of hardware, metric, name, time_limit_s",
         "unknown key hardware.disk: expected one of cpus, gpus, memory, output_limit, pids_limit, shm_size",
-        "unknown key metric.colour: expected one of fpr, primary_fpr, primary_subset, similarity",
+        "unknown key metric.colour: expected one of fpr, negatives, primary_fpr, primary_subset, similarity",
         'invalid name "": must be a non-empty string',
         'invalid time_limit_s "0": must be at least 1',
         'invalid hardware.cpus "lots": must be a number',
@@ -93,7 +93,13 @@ metric: {similarity: dot, fpr: [0, 2], primary_fpr: 2, primary_subset: secret, c
         "invalid metric.fpr [0, 2]: every target must be a number in (0, 1)",
         'invalid metric.primary_fpr "2": must be a number in (0, 1)',
         'invalid metric.primary_subset "secret": must be public or private',
+        'invalid metric.negatives "everyone": must be one of subset, all',
     ]
+
+
+@pytest.mark.parametrize(("text", "negatives"), [("", "subset"), ("metric: {negatives: all}\n", "all")])
+def test_negatives_rule_defaults_to_the_subset(tmp_path, text, negatives):
+    assert load_competition(config(tmp_path, text)).metric.negatives == negatives
 
 
 @pytest.mark.parametrize(

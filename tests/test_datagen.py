@@ -50,6 +50,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_checker_and_the_scorer_accept_a_generated_dataset(tiny: Path) -> None:
     assert check_dataset(tiny).findings == []
     assert load_competition(tiny / COMPETITION_FILE).metric.primary_fpr == TINY.primary_fpr
+    assert "  negatives: subset\n" in (tiny / COMPETITION_FILE).read_text()
     truth = load_groundtruth(tiny / GT_DIR)
     assert truth.dim == 128
     assert truth.track_id.size == TINY.public_tracks + TINY.private_tracks

@@ -13,6 +13,7 @@ import pytest
 
 from contracts.descriptors import MAX_DIM, few_ids, read_descriptors
 from contracts.errors import InvalidOutputError
+from contracts.ids import MAX_ID_CHARS
 from contracts.names import DESCRIPTOR_KEY, DESCRIPTORS_FILE, TRACK_ID_KEY
 
 IDS = np.array([12, 15, 3, 4, 40, 7], dtype=np.int64)
@@ -120,7 +121,8 @@ def test_unexpected_entries(path):
 def test_object_arrays_are_never_unpickled(path):
     write(path, **{TRACK_ID_KEY: np.array([1, "a"], dtype=object), DESCRIPTOR_KEY: valid_descriptors(2)})
     with pytest.raises(
-        InvalidOutputError, match=r"holds object arrays; track_id must be integers and descriptor float32"
+        InvalidOutputError,
+        match=r"holds object arrays; track_id must be integers or strings \(numpy dtype <U\) and descriptor float32",
     ):
         read_descriptors(path)
 
@@ -142,8 +144,18 @@ def test_corrupt_member(path):
     ("track_id", "descriptor", "dim", "message"),
     [
         (IDS.reshape(2, 3), valid_descriptors(), None, r"track_id must be one-dimensional \[N\], got shape \[2, 3\]"),
-        (IDS.astype(float), valid_descriptors(), None, r"track_id must hold integers, got dtype float64"),
-        (IDS > 5, valid_descriptors(), None, r"track_id must hold integers, got dtype bool"),
+        (
+            IDS.astype(float),
+            valid_descriptors(),
+            None,
+            r"^track_id must hold integers or strings \(numpy dtype <U\), got dtype float64; write the ids of tracks",
+        ),
+        (
+            IDS > 5,
+            valid_descriptors(),
+            None,
+            r"track_id must hold integers or strings \(numpy dtype <U\), got dtype bool;",
+        ),
         (
             np.array([2**63 + 5], np.uint64),
             valid_descriptors(1),
@@ -203,6 +215,126 @@ def test_track_ids_must_match_exactly(path, track_id, expected, message):
 def test_few_ids():
     assert few_ids(np.array([1, 2])) == "1, 2"
     assert few_ids(np.arange(7)) == "0, 1, 2, 3, 4, ..."
+    assert few_ids(np.array(["00123", "a\x1b[2K"])) == "'00123', 'a\\x1b[2K'"
+
+
+# ----- string ids (MCS2019's md5s) -------------------------------------------------------
+
+MD5S = np.array(["5d41402abc4b2a76b9719d911017c592", "1e100000000000000000000000000000", "00123", "7", "-0", "ab cd"])
+
+
+def test_string_ids_are_read_back_exactly(path):
+    descriptors = valid_descriptors()
+    write(path, **{TRACK_ID_KEY: MD5S[::-1], DESCRIPTOR_KEY: descriptors})
+    result = read_descriptors(path, expected_track_ids=MD5S, dim=DIM)
+    assert result.track_id.dtype.kind == "U"
+    assert result.track_id.tolist() == MD5S[::-1].tolist()
+    np.testing.assert_array_equal(result.descriptor, descriptors)
+
+
+def test_big_endian_string_ids_are_read_in_native_order(path):
+    write(path, **{TRACK_ID_KEY: MD5S.astype(">U40"), DESCRIPTOR_KEY: valid_descriptors()})
+    result = read_descriptors(path, expected_track_ids=MD5S)
+    assert result.track_id.dtype == np.dtype("<U40")
+    assert result.track_id.tolist() == MD5S.tolist()
+
+
+@pytest.mark.parametrize(
+    ("track_id", "expected", "message"),
+    [
+        (
+            MD5S,
+            IDS,
+            r"^track_id holds string ids but tracks\.csv holds integer ids; write them as integers \(int64\), exactly "
+            r"as tracks\.csv has them$",
+        ),
+        (
+            IDS,
+            MD5S,
+            r"^track_id holds integer ids but tracks\.csv holds string ids; write them as strings \(numpy unicode, "
+            r"dtype <U\), exactly as tracks\.csv has them$",
+        ),
+        (
+            IDS.astype(str),
+            IDS,
+            r"^track_id holds string ids but tracks\.csv holds integer ids; write them as integers",
+        ),
+        (IDS.astype(float), MD5S, r"^track_id must hold strings \(numpy dtype <U\), got dtype float64; write the ids"),
+        (IDS.astype(float), IDS, r"^track_id must hold integers, got dtype float64; write the ids of tracks\.csv$"),
+        (MD5S.astype("S"), MD5S, r"^track_id must hold strings \(numpy dtype <U\), got dtype \|S32; write the ids"),
+        (
+            np.array(["x" * (MAX_ID_CHARS + 1)] * MD5S.size),
+            MD5S,
+            rf"^track_id must hold strings of 1 to {MAX_ID_CHARS} characters, got dtype <U{MAX_ID_CHARS + 1}; write ",
+        ),
+        (
+            np.array([""] * MD5S.size, dtype="<U1")[:0],
+            MD5S,
+            r"^the descriptors file is empty: it must hold one row per track of tracks\.csv$",
+        ),
+        (
+            np.concatenate([MD5S[:4], ["5D41402ABC4B2A76B9719D911017C592", "00123 "]]),
+            MD5S,
+            r"^2 track id\(s\) of tracks\.csv are missing: '-0', 'ab cd', and in their place are ids not in "
+            r"tracks\.csv: '00123 ', '5D41402ABC4B2A76B9719D911017C592'; write the ids of tracks\.csv$",
+        ),
+        (
+            np.concatenate([MD5S[:5], MD5S[2:3]]),
+            MD5S,
+            r"^1 track id\(s\) appear more than once: '00123'; write each track once$",
+        ),
+    ],
+    ids=[
+        "strings for integers",
+        "integers for strings",
+        "integer texts for integers",
+        "float for strings",
+        "float for integers",
+        "bytes for strings",
+        "too long",
+        "empty",
+        "case and space are part of the id",
+        "duplicate",
+    ],
+)
+def test_string_ids_must_match_exactly_and_in_kind(path, track_id, expected, message):
+    write(path, **{TRACK_ID_KEY: track_id, DESCRIPTOR_KEY: valid_descriptors(track_id.size)})
+    with pytest.raises(InvalidOutputError, match=message):
+        read_descriptors(path, expected_track_ids=expected, dim=DIM)
+
+
+def test_zero_width_strings_are_refused_from_the_header(path):
+    write_members(path, (f"{TRACK_ID_KEY}.npy", npy("<U0", (MD5S.size,), b"")), VALID_DESCRIPTORS)
+    with pytest.raises(InvalidOutputError, match=r"^track_id must hold strings of 1 to 64 characters, got dtype <U0;"):
+        read_descriptors(path)
+
+
+def test_a_long_string_id_header_is_refused_before_it_is_read(path):
+    # A million characters an id for six tracks: 24 MB a row, refused from the header alone.
+    write_members(path, (f"{TRACK_ID_KEY}.npy", npy("<U1000000", (MD5S.size,), b"\0" * 64)), VALID_DESCRIPTORS)
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            InvalidOutputError, match=r"^track_id must hold strings of 1 to 64 characters, got dtype <U1000000; write"
+        ):
+            read_descriptors(path, expected_track_ids=MD5S, dim=DIM)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024**2
+
+
+def test_string_ids_bound_the_file_size_by_their_longest_form(path):
+    # 64-character ids fit; 100 KiB more than the ids and descriptors can hold does not.
+    long_ids = np.array([f"{i:064d}" for i in range(MD5S.size)])
+    write(path, **{TRACK_ID_KEY: long_ids, DESCRIPTOR_KEY: valid_descriptors()})
+    assert read_descriptors(path, expected_track_ids=long_ids, dim=DIM).track_id.tolist() == long_ids.tolist()
+    np.savez(path, **{TRACK_ID_KEY: long_ids, DESCRIPTOR_KEY: valid_descriptors(dim=DIM)}, padding=np.zeros(12800))
+    with pytest.raises(
+        InvalidOutputError,
+        match=r"^descriptors\.npz is too large: 102\.\d KiB, the limit for 6 tracks of dimension 8 is 65\.7 KiB; ",
+    ):
+        read_descriptors(path, expected_track_ids=long_ids, dim=DIM)
 
 
 def npy(dtype: str, shape: tuple[int, ...], body: bytes) -> bytes:
@@ -229,6 +361,7 @@ def write_members(path: Path, *members: tuple[str, bytes]) -> Path:
 
 BOMB = (10**9, 10**9)
 VALID_IDS = (f"{TRACK_ID_KEY}.npy", npy_of(IDS))
+VALID_DESCRIPTORS = (f"{DESCRIPTOR_KEY}.npy", npy_of(valid_descriptors()))
 
 
 @pytest.mark.parametrize(
@@ -246,7 +379,8 @@ VALID_IDS = (f"{TRACK_ID_KEY}.npy", npy_of(IDS))
         ),
         (
             npy("|O", BOMB, b"not a pickle"),
-            r"^descriptors\.npz holds object arrays; track_id must be integers and descriptor float32$",
+            r"^descriptors\.npz holds object arrays; track_id must be integers or strings \(numpy dtype <U\) and "
+            r"descriptor float32$",
         ),
         (
             npy("<f4", (IDS.size, DIM), b"\0" * (IDS.size * DIM * 4 - 4)),

@@ -72,6 +72,23 @@ def test_sklearn_default_drop_intermediate_is_wrong_on_ties():
     assert tpr_at_fpr([3, 2, 1], [3, 2, 1], [2 / 3])[0].tpr == 2 / 3
 
 
+def official_mcs2019_tpr(positives: list[float], negatives: list[float], fpr: float) -> float:
+    """MCS2019's official script: sklearn's roc_curve with its default drop_intermediate=True."""
+    labels = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
+    curve_fpr, curve_tpr, _ = roc_curve(labels, np.r_[positives, negatives])
+    return float(curve_tpr[curve_fpr <= fpr].max())
+
+
+def test_the_readme_example_where_the_official_script_skips_the_operating_point():
+    """README "Scoring": k = 4 of 8 negatives may pass; the threshold is the 5th largest negative, 1."""
+    positives, negatives = [0, 1, 2], [0, 0, 0, 1, 1, 2, 2, 3]
+    (point,) = tpr_at_fpr(positives, negatives, [0.5])
+    assert (point.tpr, point.threshold, point.accepted_negatives) == (1 / 3, 1.0, 3)
+    assert sklearn_tpr(np.array(positives), np.array(negatives), 0.5) == 1 / 3
+    # Dropping "intermediate" points loses (FPR 3/8, TPR 1/3); the next point kept is FPR 5/8.
+    assert official_mcs2019_tpr(positives, negatives, 0.5) == 0.0
+
+
 @pytest.mark.parametrize(
     ("fpr", "n_negatives", "k"),
     [

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from scoring_data import Case, make_case
 
-from contracts.competition import Metric
+from contracts.competition import NEGATIVES, Metric
 from contracts.descriptors import Descriptors
 from contracts.names import (
     DESCRIPTOR_KEY,
@@ -70,7 +71,15 @@ def test_score_writes_exact_reports_for_both_subsets(setup):
     document = json.loads((setup.out / SCORE_FILE).read_text())
     truth = load_groundtruth(setup.gt)
     expected = score_submission(Descriptors(setup.case.track_id, setup.case.descriptor), truth, Metric().fpr, SUBSETS)
-    assert document["metric"] == {"name": "tpr_at_fpr", "similarity": "euclidean", "fpr": [1e-6, 1e-5, 1e-4]}
+    assert document["metric"] == {
+        "name": "tpr_at_fpr",
+        "similarity": "euclidean",
+        "fpr": [1e-6, 1e-5, 1e-4],
+        "negatives": "subset",
+    }
+    everything = score_submission(
+        Descriptors(setup.case.track_id, setup.case.descriptor), truth, Metric().fpr, SUBSETS, negatives="all"
+    )
     assert document["primary"] == {
         "subset": PUBLIC,
         "fpr": 1e-6,
@@ -93,17 +102,28 @@ def test_score_writes_exact_reports_for_both_subsets(setup):
             }
             for p in score.points
         ]
+        assert written["by_negatives"] == {
+            "subset": {"n_references": 60, "n_neg": 60 * 60 - 180, "points": written["points"]},
+            "all": {
+                "n_references": 120,
+                "n_neg": 60 * 120 - 180,
+                "points": [asdict(p) for p in everything[name].points],
+            },
+        }
     metrics = (setup.out / METRICS_FILE).read_text().splitlines()
     assert f"public_tpr_at_fpr_1e-06 {expected[PUBLIC].points[0].tpr:.6f}" in metrics
     assert f"private_tpr_at_fpr_1e-04 {expected[PRIVATE].points[2].tpr:.6f}" in metrics
     assert "public_tpr_at_fpr_1e-05_resolvable 0" in metrics
+    assert f"private_tpr_at_fpr_1e-04_negatives_all {everything[PRIVATE].points[2].tpr:.6f}" in metrics
     assert all(len(line.split()) == 2 for line in metrics)
     assert (setup.out / ROC_FILE).read_bytes().startswith(PNG_SIGNATURE)
     table = result.output.splitlines()
     assert table[0].split() == ["subset", "n_tracks", "TPR@1e-06", "TPR@1e-05", "TPR@1e-04", "mean_pos_dist"]
     assert table[1].split()[:3] == [PUBLIC, "60", f"{expected[PUBLIC].points[0].tpr:.4f}*"]
     assert table[2].split()[0] == PRIVATE
-    assert table[3].startswith("* unresolvable")
+    assert table[3].startswith("public (negatives: all)")
+    assert table[4].startswith("private (negatives: all)")
+    assert table[5].startswith("* unresolvable")
 
 
 def test_config_chooses_similarity_targets_and_primary(setup, tmp_path):
@@ -317,3 +337,65 @@ def test_output_of_a_run_that_did_not_end_ok_is_never_scored(setup, tmp_path, st
     else:
         assert result.exit_code == 2
         assert f"says the run ended with status {status}: the output of a run that did not end ok" in result.output
+
+
+def test_md5_ids_score_exactly_as_integer_ids(tmp_path):
+    results = {}
+    for string_ids in (False, True):
+        case = make_case(
+            21, n_persons=40, references_per_person=3, tracks_per_person=3, integer_valued=True, string_ids=string_ids
+        )
+        run = Setup(tmp_path / str(string_ids), case)
+        result = run.score()
+        assert result.exit_code == 0, result.output
+        results[string_ids] = json.loads((run.out / SCORE_FILE).read_text())
+    assert results[True] == results[False]
+
+
+@pytest.mark.parametrize(
+    ("string_ids", "written", "message"),
+    [
+        (
+            True,
+            lambda ids: np.arange(ids.size),
+            "Error: track_id holds integer ids but tracks.csv holds string ids; write them as strings "
+            "(numpy unicode, dtype <U), exactly as tracks.csv has them\n",
+        ),
+        (
+            False,
+            lambda ids: ids.astype(str),
+            "Error: track_id holds string ids but tracks.csv holds integer ids; write them as integers (int64), "
+            "exactly as tracks.csv has them\n",
+        ),
+    ],
+    ids=["integers for md5s", "integer texts for integers"],
+)
+def test_ids_of_the_other_kind_are_one_error_line(tmp_path, string_ids, written, message):
+    run = Setup(tmp_path, make_case(3, n_persons=10, string_ids=string_ids))
+    run.write_descriptors(**{TRACK_ID_KEY: written(run.case.track_id), DESCRIPTOR_KEY: run.case.descriptor})
+    result = run.score()
+    assert result.exit_code == 2
+    assert result.output == message
+
+
+@pytest.mark.parametrize("string_ids", [False, True], ids=["integer ids", "md5 ids"])
+def test_negatives_all_is_the_official_rule_when_configured(tmp_path, string_ids):
+    run = Setup(
+        tmp_path, make_case(8, n_persons=30, references_per_person=2, tracks_per_person=4, string_ids=string_ids)
+    )
+    run.config = tmp_path / "competition.yaml"
+    run.config.write_text("metric: {negatives: all, fpr: [0.01, 0.05]}\n")
+    result = run.score()
+    assert result.exit_code == 0, result.output
+    document = json.loads((run.out / SCORE_FILE).read_text())
+    truth, submitted = load_groundtruth(run.gt), Descriptors(run.case.track_id, run.case.descriptor)
+    by_rule = {rule: score_submission(submitted, truth, (0.01, 0.05), SUBSETS, negatives=rule) for rule in NEGATIVES}
+    assert document["metric"]["negatives"] == "all"
+    assert document["primary"]["tpr"] == by_rule["all"][PUBLIC].points[0].tpr
+    for name in SUBSETS:
+        written = document["subsets"][name]
+        assert written["points"] == [asdict(p) for p in by_rule["all"][name].points]
+        assert (written["n_references"], written["n_neg"]) == (60, 60 * 60 - 60 * 2)
+        assert set(written["by_negatives"]) == set(NEGATIVES)
+        assert written["by_negatives"]["subset"]["points"] == [asdict(p) for p in by_rule["subset"][name].points]
+    assert result.output.splitlines()[3].startswith("public (negatives: subset)")

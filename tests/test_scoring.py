@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from scoring_data import Case, make_case
 from sklearn.metrics import roc_curve
 
+from contracts.competition import NEGATIVES
 from contracts.descriptors import Descriptors
 from contracts.errors import InvalidOutputError
 from contracts.names import PRIVATE, PUBLIC, REFERENCES_FILE, SUBSETS, TEST_LABELS_FILE
@@ -48,12 +49,15 @@ def direct_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def brute_force_pairs(
-    case: Case, subset: str, cosine: bool = False, distances=direct_distances
+    case: Case, subset: str, cosine: bool = False, distances=direct_distances, everyone: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair's score of one subset, in one piece: (positive scores, negative scores)."""
+    """Every pair's score of one subset, in one piece: (positive scores, negative scores).
+
+    The subset's tracks meet the references of the subset's persons, or every reference with `everyone`.
+    """
     tracks = case.track_subset == subset
     persons = np.unique(case.track_person[tracks])
-    refs = np.isin(case.reference_person, persons)
+    refs = np.ones(case.reference_person.size, bool) if everyone else np.isin(case.reference_person, persons)
     a, b = case.descriptor[tracks].astype(float), case.reference_descriptor[refs].astype(float)
     if cosine:
         a, b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
@@ -70,8 +74,17 @@ def reference_tpr(positives: np.ndarray, negatives: np.ndarray, fpr: float) -> f
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("block_rows", [1, 5, None])
-def test_integer_descriptors_equal_the_brute_force_exactly(seed, block_rows):
-    case = make_case(seed, n_persons=30, references_per_person=3, tracks_per_person=3, dim=6, integer_valued=True)
+@pytest.mark.parametrize("string_ids", [False, True], ids=["integer ids", "md5 ids"])
+def test_integer_descriptors_equal_the_brute_force_exactly(seed, block_rows, string_ids):
+    case = make_case(
+        seed,
+        n_persons=30,
+        references_per_person=3,
+        tracks_per_person=3,
+        dim=6,
+        integer_valued=True,
+        string_ids=string_ids,
+    )
     scores = score_submission(submitted(case), truth_of(case), FPRS, SUBSETS, block_rows=block_rows)
     assert set(scores) == set(SUBSETS)
     for name, score in scores.items():
@@ -105,6 +118,45 @@ def test_continuous_descriptors_match_the_brute_force(seed, cosine):
         for point, fpr in zip(score.points, FPRS, strict=True):
             assert point.tpr == reference_tpr(positives, negatives, fpr)
             assert point.threshold == pytest.approx(np.sort(negatives)[::-1][int(fpr * negatives.size)], rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("rule", NEGATIVES)
+@pytest.mark.parametrize("string_ids", [False, True], ids=["integer ids", "md5 ids"])
+def test_each_negatives_rule_equals_the_brute_force(seed, rule, string_ids):
+    case = make_case(
+        seed + 200,
+        n_persons=24,
+        references_per_person=3,
+        tracks_per_person=2,
+        dim=5,
+        integer_valued=True,
+        string_ids=string_ids,
+    )
+    scores = score_submission(submitted(case), truth_of(case), FPRS, SUBSETS, block_rows=5, negatives=rule)
+    for name, score in scores.items():
+        positives, negatives = brute_force_pairs(case, name, everyone=rule == "all")
+        n_references = 72 if rule == "all" else 36
+        assert (score.negatives, score.n_tracks, score.n_references) == (rule, 24, n_references)
+        assert (score.n_pos, score.n_neg) == (positives.size, negatives.size) == (72, 24 * n_references - 72)
+        assert score.mean_positive_distance == -positives.mean()
+        for point, fpr in zip(score.points, FPRS, strict=True):
+            assert point.tpr == reference_tpr(positives, negatives, fpr)
+            assert point.accepted_negatives == int((negatives > point.threshold).sum())
+
+
+def test_all_references_add_negatives_never_positives():
+    case = make_case(300, n_persons=40, references_per_person=3, tracks_per_person=3, dim=16)
+    own, everyone = (score_submission(submitted(case), truth_of(case), FPRS, SUBSETS, negatives=r) for r in NEGATIVES)
+    for name in SUBSETS:
+        assert (everyone[name].n_pos, everyone[name].mean_positive_distance) == (
+            own[name].n_pos,
+            own[name].mean_positive_distance,
+        )
+        # Two subsets of equal size: every track meets twice the references, all new ones negatives.
+        assert everyone[name].n_neg == 2 * own[name].n_neg + own[name].n_pos
+    with pytest.raises(ValueError, match=r"^negatives must be one of subset, all, got 'others'$"):
+        score_submission(submitted(case), truth_of(case), FPRS, SUBSETS, negatives="others")
 
 
 def test_cosine_ignores_the_length_of_descriptors():
@@ -187,13 +239,25 @@ def write_gt(tmp_path: Path, case: Case | None = None) -> Path:
     return (case or make_case(0, n_persons=8)).write_gt(tmp_path / "gt")
 
 
-def test_load_groundtruth_reads_what_was_written(tmp_path):
-    case = make_case(0, n_persons=8)
+@pytest.mark.parametrize(("string_ids", "dtype"), [(False, np.int64), (True, np.dtype("<U32"))])
+def test_load_groundtruth_reads_what_was_written(tmp_path, string_ids, dtype):
+    case = make_case(0, n_persons=8, string_ids=string_ids)
     truth = load_groundtruth(write_gt(tmp_path, case))
     np.testing.assert_array_equal(truth.reference_descriptor, case.reference_descriptor)
     np.testing.assert_array_equal(truth.track_id, case.track_id)
+    np.testing.assert_array_equal(truth.track_person, case.track_person)
+    np.testing.assert_array_equal(truth.reference_person, case.reference_person)
     assert truth.dim == case.descriptor.shape[1]
-    assert truth.reference_person.dtype == truth.track_id.dtype == np.int64
+    assert truth.reference_person.dtype == truth.track_id.dtype == truth.track_person.dtype == dtype
+
+
+def test_one_text_id_makes_the_whole_column_strings(tmp_path):
+    gt = write_gt(tmp_path)
+    rewrite_labels(gt, edit_first_row(0, "00a7"))
+    truth = load_groundtruth(gt)
+    labels = (gt / TEST_LABELS_FILE).read_text().splitlines()[1:]
+    assert truth.track_id.tolist() == [line.split(",")[0] for line in labels]
+    assert truth.track_id[0] == "00a7" and truth.track_person.dtype == np.int64
 
 
 def rewrite_references(gt: Path, **arrays: np.ndarray) -> None:
@@ -243,7 +307,29 @@ GT_PROBLEMS = [
     (
         "float person ids",
         lambda gt: rewrite_references(gt, person_id=np.zeros(24)),
-        r"person_id must be 1-D integers, got float64 \[24\]",
+        r"person_id must be 1-D integers or strings \(numpy dtype <U\), got float64 \[24\]",
+    ),
+    (
+        "object person ids",
+        lambda gt: rewrite_references(gt, person_id=np.zeros(24).astype(object)),
+        r"references.npz must be a readable npz archive without objects",
+    ),
+    (
+        "string person ids for integer labels",
+        lambda gt: rewrite_references(gt, person_id=np.arange(24).astype(str)),
+        r"references.npz person_id holds string ids but the person_id column of test_labels.csv holds integer ids; "
+        r"write them as integers \(int64\), exactly as the person_id column of test_labels.csv has them$",
+    ),
+    (
+        "integer person ids for string labels",
+        lambda gt: rewrite_labels(gt, edit_first_row(1, "p1")),
+        r"references.npz person_id holds integer ids but the person_id column of test_labels.csv holds string ids; "
+        r"write them as strings \(numpy unicode, dtype <U\), exactly as",
+    ),
+    (
+        "too long person id",
+        lambda gt: rewrite_references(gt, person_id=np.array(["p" * 65] * 24)),
+        r"references.npz: person_id must be at most 64 characters, got one of 65$",
     ),
     (
         "row count",
@@ -258,8 +344,16 @@ GT_PROBLEMS = [
         r"must have the columns subset, got track_id, person_id, split",
     ),
     ("no rows", lambda gt: rewrite_labels(gt, lambda t: t.splitlines()[0] + "\n"), r"must hold at least one track"),
-    ("text track id", lambda gt: rewrite_labels(gt, edit_first_row(0, "a7")), r"track_id must hold integers"),
-    ("empty person id", lambda gt: rewrite_labels(gt, edit_first_row(1, "")), r"person_id must hold integers"),
+    (
+        "empty track id",
+        lambda gt: rewrite_labels(gt, edit_first_row(0, "")),
+        r"test_labels.csv: track_id must not be empty, got an empty id$",
+    ),
+    (
+        "empty person id",
+        lambda gt: rewrite_labels(gt, edit_first_row(1, "")),
+        r"test_labels.csv: person_id must not be empty, got an empty id$",
+    ),
     (
         "unknown subset",
         lambda gt: rewrite_labels(gt, edit_first_row(2, "secret")),
@@ -306,3 +400,12 @@ def test_inconsistent_ground_truth_is_rejected(tmp_path):
     lonely = make_case(0, n_persons=3)  # persons 0 and 2 public, 1 alone in private
     with pytest.raises(GroundTruthError, match=r"subset private must have tracks of at least 2 persons .* got 1"):
         load_groundtruth(write_gt(tmp_path / "e", lonely))
+
+
+def test_descriptors_of_another_id_kind_are_refused():
+    case = make_case(5, n_persons=6, string_ids=True)
+    wrong = Descriptors(track_id=np.arange(case.track_id.size), descriptor=case.descriptor)
+    with pytest.raises(
+        ValueError, match=r"^descriptors must hold string track ids like the ground truth, got integer ids; validate"
+    ):
+        score_submission(wrong, truth_of(case), FPRS, SUBSETS)

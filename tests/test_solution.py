@@ -89,6 +89,20 @@ def test_track_order_follows_tracks_csv_not_the_ids(tmp_path: Path) -> None:
         assert written["descriptor"].dtype == np.float32
 
 
+def test_md5_ids_are_written_as_strings_exactly(tmp_path: Path) -> None:
+    folder = tmp_path / "test"
+    table = write_test_folder(folder, n_tracks=3)
+    md5s = {1000: "1e100000000000000000000000000000", 1001: "00123", 1002: "5d41402abc4b2a76b9719d911017c592"}
+    table.assign(track_id=table.track_id.map(md5s)).iloc[::-1].to_csv(folder / TRACKS_FILE, index=False)
+    done = run_solution(folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    with np.load(tmp_path / "out" / DESCRIPTORS_FILE, allow_pickle=False) as written:
+        assert written["track_id"].dtype == np.dtype("<U32")
+        assert written["track_id"].tolist() == [md5s[1002], md5s[1001], md5s[1000]]
+    expected = read_track_ids(folder / TRACKS_FILE)
+    assert read_descriptors(tmp_path / "out" / DESCRIPTORS_FILE, expected, 128).track_id.tolist() == expected.tolist()
+
+
 def _break(folder: Path, how: str) -> None:
     tracks = folder / TRACKS_FILE
     first_image = folder / "images" / "1000_0.jpg"
@@ -97,8 +111,8 @@ def _break(folder: Path, how: str) -> None:
         tracks.unlink()
     elif how == "missing column":
         tracks.write_text(tracks.read_text().replace("frame", "frame_index", 1))
-    elif how == "non-integer id":
-        tracks.write_text(tracks.read_text().replace("1003,", "t1003,", 1))
+    elif how == "empty id":
+        tracks.write_text(tracks.read_text().replace("\n1003,", "\n,", 1))
     elif how == "header only":
         tracks.write_text("track_id,frame,path\n")
     elif how == "empty path":
@@ -118,7 +132,7 @@ def _break(folder: Path, how: str) -> None:
 BAD_INPUTS = [
     ("no tracks.csv", r"tracks\.csv does not exist: --data must be the test folder holding tracks\.csv"),
     ("missing column", r"must have the columns track_id,frame,path, missing frame"),
-    ("non-integer id", r'line \d+: track_id must be an integer, got "t1003"'),
+    ("empty id", r"line \d+: track_id must not be empty"),
     ("header only", r"has no tracks: it must hold one row per frame"),
     ("empty path", r"line \d+: path must not be empty"),
     ("repeated frame", r"track 1001 has frame 3 twice"),

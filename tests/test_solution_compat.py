@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from face_tracks import write_test_folder
 
-from contracts.names import DESCRIPTORS_FILE
+from contracts.names import DESCRIPTORS_FILE, TRACKS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_PYTHON = ROOT / ".venv-image" / "bin" / "python"
@@ -44,7 +45,10 @@ def image_python() -> Path:
 
 
 @pytest.mark.slow
-def test_solution_runs_on_the_image_pins_and_agrees_with_the_host(image_python: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("md5_ids", [False, True], ids=["integer ids", "md5 ids"])
+def test_solution_runs_on_the_image_pins_and_agrees_with_the_host(
+    image_python: Path, tmp_path: Path, md5_ids: bool
+) -> None:
     versions = subprocess.run(
         [str(image_python), "-c", "import numpy, onnxruntime, PIL; print(numpy.__version__, onnxruntime.__version__)"],
         capture_output=True,
@@ -53,7 +57,10 @@ def test_solution_runs_on_the_image_pins_and_agrees_with_the_host(image_python: 
     ).stdout.split()
     assert versions == ["1.24.4", "1.16.3"]
     folder = tmp_path / "test"
-    write_test_folder(folder, n_tracks=3)
+    table = write_test_folder(folder, n_tracks=3)
+    if md5_ids:
+        md5s = table.track_id.map(lambda i: hashlib.md5(str(i).encode()).hexdigest())
+        table.assign(track_id=md5s).to_csv(folder / TRACKS_FILE, index=False)
     outputs = {}
     for name, python in (("image", image_python), ("host", Path(sys.executable))):
         out = tmp_path / name
@@ -65,7 +72,8 @@ def test_solution_runs_on_the_image_pins_and_agrees_with_the_host(image_python: 
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
-        with np.load(out / DESCRIPTORS_FILE) as written:
+        with np.load(out / DESCRIPTORS_FILE, allow_pickle=False) as written:
             outputs[name] = (written["track_id"], written["descriptor"])
+    assert outputs["image"][0].dtype == outputs["host"][0].dtype == (np.dtype("<U32") if md5_ids else np.int64)
     np.testing.assert_array_equal(outputs["image"][0], outputs["host"][0])
     np.testing.assert_allclose(outputs["image"][1], outputs["host"][1], atol=1e-5)

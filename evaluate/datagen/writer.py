@@ -291,6 +291,8 @@ def _write_competition(path: Path, preset: Preset, seed: int) -> None:
             "fpr": list(preset.fpr),
             "primary_fpr": preset.primary_fpr,
             "primary_subset": PUBLIC,
+            # Written out so that organizers see the rule, and that `all` is the other one.
+            "negatives": DEVBATTLE.metric.negatives,
         },
     }
     header = f"# Synthetic challenge data: python -m evaluate make-data --preset {preset.name} --seed {seed}\n"
