@@ -5,10 +5,10 @@ says which original image becomes which frame of which track, each track's perso
 subset, and which descriptor rows become the references and the train frame descriptors.
 
 Where the public/private split comes from: `is_val` of test_df.csv, one value per person.
-MCS2019 marks its held-out persons with `is_val` (in train_df.csv it splits train from
-validation persons, and the organizers' scoring of the test set splits the tracks by the
-`is_val` of their person); the persons scored during the challenge, on the public
-leaderboard, are taken to be `is_val` True. `public_is_val=False` reverses that if the
+MCS2019 marks held-out persons with `is_val` (in train_df.csv it splits train from
+validation persons, and MCS2019 scoring code kept in participants' repositories splits the
+test tracks by the `is_val` of their person); the persons scored during the challenge, on
+the public leaderboard, are taken to be `is_val` True. `public_is_val=False` reverses that if the
 organizers' copy says otherwise.
 """
 
