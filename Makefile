@@ -11,6 +11,10 @@ RUN_DIR ?= out
 ENGINE ?= auto
 PRESET ?= demo
 SEED ?= 0
+# make data and make import-mcs2019 keep an existing DATA unless FORCE=1
+FORCE ?=
+# the folder of MCS2019's original files (test_df.csv, track_order_df.csv, ...) for make import-mcs2019
+FROM ?=
 PYTEST_ARGS ?=
 # the npm package whose weights models/encoder.onnx is converted from (make models)
 FACE_API_VERSION ?= 1.7.15
@@ -41,7 +45,7 @@ STAMP := $(VENV)/.installed
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data bench bench-gpu
+.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu
 
 #################################################################################
 # Environment                                                                   #
@@ -211,6 +215,12 @@ data: $(STAMP)
 check-data: $(STAMP)
 	$(PY) -m evaluate check-data $(DATA)
 
+## Import MCS2019's original files from FROM into DATA (ids kept); every problem at once; FORCE=1 replaces DATA
+import-mcs2019: $(STAMP)
+	$(if $(FROM),,$(error FROM is not set: make import-mcs2019 FROM=DIR DATA=data/mcs2019, DIR holding test_df.csv, \
+		track_order_df.csv, test_gt_df.csv, gt_descriptors.npy, train_df.csv, train_df_descriptors.npy and data/))
+	$(PY) -m evaluate import-mcs2019 --from $(FROM) --out $(DATA) $(if $(filter 1,$(FORCE)),--force)
+
 #################################################################################
 # The main job                                                                  #
 #################################################################################
@@ -247,10 +257,11 @@ bench-gpu: $(STAMP)
 ## Print the targets and the settings in force
 help:
 	@echo "Targets:"
-	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$1,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z0-9_-]+:/{if(doc){split($$1,t,":"); printf "  \033[36m%-14s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Settings (make TARGET NAME=value):"
 	@echo "  DATA=$(DATA)  RUN_DIR=$(RUN_DIR)  ENGINE=$(ENGINE)  PRESET=$(PRESET)  SEED=$(SEED)  VENV=$(VENV)"
+	@echo "  FROM=$(FROM)  (make import-mcs2019: the folder of MCS2019's original files)  FORCE=$(FORCE)"
 	@echo "  IMAGE=$(IMAGE)  CONTAINER=$(CONTAINER)  BASE=$(BASE)  WHEEL_PYTHON=$(WHEEL_PYTHON)  PACK=$(PACK)"
 	@echo "  RUN_ARGS=$(RUN_ARGS)  (make run: more options of python -m submission run, e.g. \"--cpus 2 --memory 8g\")"
 	@echo "  BASE is local (the Debian base made here) unless $(CONTAINER) holds $(CUDA_BASE_IMAGE)"

@@ -4,6 +4,7 @@ import click
 
 from evaluate.cli_data import check_data, make_data
 from evaluate.cli_leaderboard import leaderboard
+from evaluate.cli_mcs2019 import import_mcs2019_command, make_mcs2019_replica
 from evaluate.cli_score import score
 
 
@@ -16,3 +17,5 @@ main.add_command(score)
 main.add_command(leaderboard)
 main.add_command(make_data)
 main.add_command(check_data)
+main.add_command(import_mcs2019_command)
+main.add_command(make_mcs2019_replica)

@@ -122,7 +122,7 @@ def generate(
     the errors of `load_chips` and `Encoder` when assets/faces or models/encoder.onnx is broken.
     """
     started = time.monotonic()
-    _check_replaceable(out, force)
+    check_replaceable(out, force)
     encoder = Encoder()
     chips = load_chips()
     staging = out.parent / f".{out.name}.partial"
@@ -222,14 +222,20 @@ def _unit_rows(descriptors: np.ndarray) -> np.ndarray:
     return (wide / np.linalg.norm(wide, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _check_replaceable(out: Path, force: bool) -> None:
+def check_replaceable(out: Path, force: bool, marker: str = COMPETITION_FILE) -> None:
+    """Refuse to write to `out` unless it is absent, or `force` is set and it is empty or holds `marker`.
+
+    `marker` is the file that shows the folder is one of ours to replace (a dataset's
+    competition.yaml by default). Raises DatasetExistsError, naming --force or another
+    --out as the fix.
+    """
     if not out.exists():
         return
     if not force:
         raise DatasetExistsError(f"{out} must not exist yet, got an existing folder; pass --force to replace it")
-    if out.is_dir() and any(out.iterdir()) and not (out / COMPETITION_FILE).is_file():
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
         raise DatasetExistsError(
-            f"{out} must be a dataset (holding {COMPETITION_FILE}) to be replaced, got another non-empty folder; "
+            f"{out} must be a dataset (holding {marker}) to be replaced, got another non-empty folder; "
             "choose another --out"
         )
 
