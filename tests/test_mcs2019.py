@@ -46,7 +46,6 @@ from evaluate.mcs2019.layout import (
 from evaluate.mcs2019.replica import PERSON, TEST_TRACK, TRAIN_TRACK, replica_id, write_replica
 
 TINY = PRESETS["tiny"]
-NEEDS_STRING_IDS = pytest.mark.xfail(reason="needs string ids (wt-ids)", strict=True)
 HEX32 = r"^[0-9a-f]{32}$"
 
 
@@ -215,12 +214,10 @@ def test_the_cli_round_trip_prints_a_summary(tmp_path: Path) -> None:
 # --- waiting for the string-id contract (wt-ids) ------------------------------------------------
 
 
-@NEEDS_STRING_IDS
 def test_check_data_accepts_the_imported_dataset(imported: Path) -> None:
     assert check_dataset(imported).findings == []
 
 
-@NEEDS_STRING_IDS
 def test_the_scorer_scores_the_imported_dataset(imported: Path, tmp_path: Path) -> None:
     truth = load_groundtruth(imported / GT_DIR)
     # Each track answered with its own person's first reference: every positive pair is a perfect match.
