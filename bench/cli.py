@@ -12,6 +12,7 @@ import click
 
 from bench.gpu import GpuUnavailable, bench_gpu
 from bench.machine import describe
+from bench.negatives import bench_negatives
 from bench.pipeline import PipelineError, bench_pipeline
 from bench.results import write_results
 from bench.sandbox import DEFAULT_IMAGE, bench_sandbox
@@ -65,6 +66,7 @@ def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str) -> dict[str
             "scorer": bench_scorer(quick, log),
             "pipeline": bench_pipeline(work, data, quick, gpu=False, log=log),
             "sandbox": bench_sandbox(work, quick, image, log),
+            "negatives": bench_negatives(work, None if quick else data, log),
         }
         results["targets"] = check_targets(results)
     return {

@@ -37,6 +37,7 @@ def render(results: dict[str, Any], gpu: dict[str, Any] | None) -> str:
         _scorer(results["scorer"]),
         _pipeline(results["pipeline"]),
         _sandbox(results["sandbox"]),
+        negatives_section(results["negatives"]),
         _gpu(gpu),
     ]
     return "\n".join(parts)
@@ -236,7 +237,8 @@ def _sandbox(sandbox: dict[str, Any]) -> str:
         f"A no-op submission (`{sandbox['no_op']}`, median of {sandbox['repeats']}) through the whole "
         "`python -m submission run` command, beside the same interpreter started bare "
         f"({sandbox['bare_s']} s). *Overhead* is the command's wall time minus the bare process's: the runner's "
-        "own start, the cgroup, the sandbox, the output check and the report. *Over local* removes the runner's "
+        "own start, the cgroup, the output volume (mkfs, mount, copy out), the sandbox, the output check and the "
+        "report. *Over local* removes the runner's "
         "share by subtracting the `local` engine (no sandbox). *Clock* is the run's `wall_s` in run.json (the time "
         "a submission is charged, polled every 0.1 s). The no-op writes no descriptors, so `invalid_output` is the "
         f"expected status. podman runs the image `{sandbox['image']}`.",
@@ -252,6 +254,31 @@ def _sandbox(sandbox: dict[str, Any]) -> str:
             )
         else:
             lines.append(f"| {engine} | not run: {row['reason']} | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def negatives_section(negatives: dict[str, Any]) -> str:
+    """Return the RESULTS.md section of `bench_negatives`' results: a table of both rules, or why it did not run."""
+    lines = ["## Which references are negatives", ""]
+    if not negatives["ran"]:
+        return "\n".join([*lines, f"Not measured: {negatives['reason']}.", ""])
+    lines += [
+        f"The baseline's descriptors of all {negatives['tracks']} tracks of `{negatives['data']}`, scored under "
+        "each rule of `metric.negatives`: *subset* (the default) meets each subset's tracks with the references "
+        "of that subset's persons, *all* with every test reference. Positives are the same; only the negatives "
+        "differ. *Score s* is the best of 3 scorings of both subsets. * marks a target the negatives cannot "
+        "resolve (fewer than 1/FPR of them: the value is the TPR at FPR = 0).",
+        "",
+    ]
+    fprs = list(next(iter(next(iter(negatives["rules"].values()))["subsets"].values()))["tpr"])
+    lines += [
+        "| rule | subset | negatives | " + " | ".join(f"TPR@{fpr}" for fpr in fprs) + " | score s |",
+        "|---|---|---|" + "---|" * len(fprs) + "---|",
+    ]
+    for rule, measured in negatives["rules"].items():
+        for subset, figures in measured["subsets"].items():
+            tprs = " | ".join(f"{figures['tpr'][fpr]}{'' if figures['resolvable'][fpr] else '*'}" for fpr in fprs)
+            lines.append(f"| {rule} | {subset} | {figures['negatives']:,} | {tprs} | {measured['score_s']} |")
     return "\n".join(lines) + "\n"
 
 

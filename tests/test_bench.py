@@ -22,9 +22,11 @@ from bench.cli import main
 from bench.flops import encoder_macs_per_image
 from bench.gpu import FP16_MIN_COSINE, fp16_figures
 from bench.machine import gpu_name
+from bench.negatives import bench_negatives
 from bench.pipeline import PipelineError, prepare_tracks
-from bench.results import write_results
+from bench.results import negatives_section, write_results
 from bench.targets import check_targets
+from tests.challenge_data import write_challenge
 
 # Dotted paths into results.json and the type each must have.
 SCHEMA: dict[str, type | tuple[type, ...]] = {
@@ -52,6 +54,7 @@ SCHEMA: dict[str, type | tuple[type, ...]] = {
     "pipeline.encoder_macs_per_image": int,
     "pipeline.projection.time_limit_s": float,
     "sandbox.bare_s": float,
+    "negatives.ran": bool,
     "targets": list,
 }
 # Figures RESULTS.md must show, exactly as results.json holds them.
@@ -113,6 +116,18 @@ def test_streamed_scorer_agrees_with_the_naive_way_in_every_case(results: dict[s
     for case in results["scorer"]["cases"]:
         assert case["identical"] and case["tpr_ours"] == case["tpr_naive"]
         assert all(0 < tpr < 1 for tpr in case["tpr_ours"]), "the bench data must make every TPR informative"
+
+
+def test_both_negatives_rules_are_scored_on_a_real_dataset(tmp_path: Path) -> None:
+    """The quick run has no ground truth; a small generated dataset has, and each rule gives its own negatives."""
+    data = write_challenge(tmp_path / "data")
+    measured = bench_negatives(tmp_path / "work", data / "test", lambda message: None)
+    subset, every = measured["rules"]["subset"]["subsets"], measured["rules"]["all"]["subsets"]
+    for name in ("public", "private"):
+        assert every[name]["negatives"] > subset[name]["negatives"] > 0
+        assert set(every[name]["tpr"]) == set(subset[name]["tpr"]) == {"1e-06", "1e-05", "0.0001"}
+    section = negatives_section(measured)
+    assert f"| all | public | {every['public']['negatives']:,} |" in section
 
 
 def test_growth_curve_has_one_row_per_size_in_order(results: dict[str, Any]) -> None:
