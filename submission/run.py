@@ -75,6 +75,11 @@ def run_submission(
             report.message = f"the run was interrupted: {exc}; the submission was stopped and nothing is scored"
             log.write("runner", report.message)
             raise
+        except RunnerError as exc:
+            # A setup the organizer can fix (a folder without solution.py, a volume that cannot be made).
+            report.status = Status.ENGINE_ERROR
+            report.message = str(exc)
+            log.write("runner", report.message)
         except Exception as exc:
             report.status = Status.ENGINE_ERROR
             report.message = (

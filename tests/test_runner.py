@@ -403,3 +403,16 @@ def test_the_engines_own_state_decides_whose_failure_it_is(
         result = ProcessResult(client_exit, False, 1.0, "", "", 0, container=state)
         oom_kills = 1 if state and state.oom_killed else 0
         assert judge(settings, make_engine("docker"), result, oom_kills, None, {}, log) == (status, message)
+
+
+def test_a_submission_folder_without_its_files_is_an_engine_error_naming_the_fix(dataset: Path, tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    command = runner_command("bwrap", "good", dataset, tmp_path / "run", None)
+    command[command.index("--submission") + 1] = str(tmp_path / "empty")
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert done.returncode == 3
+    assert report["message"] == (
+        f"{tmp_path / 'empty'} holds none of the submission's files (solution.py, models/*.onnx); "
+        "point --submission at the folder with solution.py"
+    )
