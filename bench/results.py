@@ -92,7 +92,7 @@ def _scorer(scorer: dict[str, Any]) -> str:
     lines = [
         "## Scorer",
         "",
-        f"The private subset at MCS2019 scale: {scorer['identities']:,} identities, one track and "
+        f"A private subset at a stress size: {scorer['identities']:,} identities, one track and "
         f"{scorer['references_per_identity']} references each, so {scorer['pairs']:,} pairs, TPR at FPR "
         f"{', '.join(f'{f:g}' for f in scorer['fprs'])}. *Ours* is `evaluate.scoring.score_subset`, streamed in "
         "blocks; *naive* computes every pair distance as one float64 matrix, then scikit-learn's "
