@@ -90,6 +90,36 @@ def load_competition(path: str | Path | None) -> Competition:
     return competition
 
 
+def write_competition(path: str | Path, competition: Competition, header: str) -> None:
+    """Write `competition` to `path` as a competition.yaml that `load_competition` reads back equal.
+
+    `header` is one line of comment on top (what wrote the file). Every key is written, so
+    an organizer sees every setting, `metric.negatives` included. Raises OSError when the
+    file cannot be written.
+    """
+    hardware, metric = competition.hardware, competition.metric
+    document = {
+        "name": competition.name,
+        "time_limit_s": competition.time_limit_s,
+        "hardware": {
+            "cpus": hardware.cpus,
+            "memory": hardware.memory_bytes,
+            "gpus": hardware.gpus,
+            "pids_limit": hardware.pids_limit,
+            "shm_size": hardware.shm_size_bytes,
+            "output_limit": hardware.output_limit_bytes,
+        },
+        "metric": {
+            "similarity": metric.similarity,
+            "fpr": list(metric.fpr),
+            "primary_fpr": metric.primary_fpr,
+            "primary_subset": metric.primary_subset,
+            "negatives": metric.negatives,
+        },
+    }
+    Path(path).write_text(f"# {header}\n" + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
 def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
     _unknown(raw, _TOP, "", problems)
     hardware_raw = _section(raw, "hardware", problems)

@@ -1,10 +1,19 @@
 """contracts/competition.py: competition.yaml with defaults, and every problem reported with its field path."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from contracts.competition import DEVBATTLE, Competition, Hardware, Metric, competition_beside, load_competition
+from contracts.competition import (
+    DEVBATTLE,
+    Competition,
+    Hardware,
+    Metric,
+    competition_beside,
+    load_competition,
+    write_competition,
+)
 from contracts.errors import ConfigError, RunnerError
 from contracts.names import COMPETITION_FILE, TEST_DIR
 
@@ -148,3 +157,17 @@ def test_competition_beside(tmp_path):
     config(tmp_path, "")
     assert competition_beside(tmp_path) == tmp_path / COMPETITION_FILE
     assert competition_beside(tmp_path / TEST_DIR) == tmp_path / COMPETITION_FILE
+
+
+def test_a_written_competition_file_reads_back_equal(tmp_path):
+    """make-data and import-mcs2019 write competition.yaml with write_competition: every setting, read back the same."""
+    changed = replace(
+        DEVBATTLE,
+        name="written",
+        hardware=replace(DEVBATTLE.hardware, cpus=2.5, output_limit_bytes=64 * 1024**2),
+        metric=replace(DEVBATTLE.metric, fpr=(1e-5, 1e-4), primary_fpr=1e-4, negatives="all"),
+    )
+    path = tmp_path / "competition.yaml"
+    write_competition(path, changed, "written by a test")
+    assert path.read_text().startswith("# written by a test\n")
+    assert load_competition(path) == changed

@@ -9,6 +9,7 @@ a shared stream, so the same seed gives the same bytes whatever is generated fir
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import time
@@ -17,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from tqdm import tqdm
 
-from contracts.competition import DEVBATTLE
+from contracts.competition import DEVBATTLE, write_competition
 from contracts.names import (
     COMPETITION_FILE,
     DESCRIPTOR_KEY,
@@ -206,11 +206,11 @@ class _Writer:
         # vectors. Unit references make the Euclidean score measure identity, not a norm gap
         # that a rescale would close.
         ref_descriptors = _unit_rows(ref_descriptors)
-        _savez(
+        save_arrays(
             self.staging / GT_DIR / REFERENCES_FILE, {PERSON_ID_KEY: ref_rows[:, 0], DESCRIPTOR_KEY: ref_descriptors}
         )
         frame_rows, frame_descriptors = self.train_frames.sorted_by_row(self.encoder.dim)
-        _savez(
+        save_arrays(
             self.staging / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE,
             {TRACK_ID_KEY: frame_rows[:, 0], FRAME_KEY: frame_rows[:, 1], DESCRIPTOR_KEY: frame_descriptors},
         )
@@ -276,30 +276,15 @@ def _write_tables(staging: Path, labels: list[tuple[int, int, str]], train_rows:
     train[list(TRAIN_TRACK_COLUMNS)].to_csv(staging / TRAIN_DIR / TRACKS_FILE, index=False)
 
 
-def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write `arrays` to the npz `path` by name (numpy.savez: stored, not compressed, no pickle needed)."""
     np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as its allow_pickle flag
 
 
 def _write_competition(path: Path, preset: Preset, seed: int) -> None:
-    hardware = DEVBATTLE.hardware
-    document = {
-        "name": f"synthetic-{preset.name}",
-        "time_limit_s": DEVBATTLE.time_limit_s,
-        "hardware": {
-            "cpus": hardware.cpus,
-            "memory": hardware.memory_bytes,
-            "gpus": hardware.gpus,
-            "pids_limit": hardware.pids_limit,
-            "shm_size": hardware.shm_size_bytes,
-        },
-        "metric": {
-            "similarity": DEVBATTLE.metric.similarity,
-            "fpr": list(preset.fpr),
-            "primary_fpr": preset.primary_fpr,
-            "primary_subset": PUBLIC,
-            # Written out so that organizers see the rule, and that `all` is the other one.
-            "negatives": DEVBATTLE.metric.negatives,
-        },
-    }
-    header = f"# Synthetic challenge data: python -m evaluate make-data --preset {preset.name} --seed {seed}\n"
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    metric = dataclasses.replace(
+        DEVBATTLE.metric, fpr=tuple(preset.fpr), primary_fpr=preset.primary_fpr, primary_subset=PUBLIC
+    )
+    competition = dataclasses.replace(DEVBATTLE, name=f"synthetic-{preset.name}", metric=metric)
+    header = f"Synthetic challenge data: python -m evaluate make-data --preset {preset.name} --seed {seed}"
+    write_competition(path, competition, header)

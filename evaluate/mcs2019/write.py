@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from tqdm import tqdm
 
-from contracts.competition import DEVBATTLE, load_competition
+from contracts.competition import DEVBATTLE, load_competition, write_competition
 from contracts.names import (
     COMPETITION_FILE,
     DESCRIPTOR_KEY,
@@ -33,6 +32,7 @@ from contracts.names import (
     TRAIN_DIR,
     TRAIN_TRACK_COLUMNS,
 )
+from evaluate.datagen.writer import save_arrays
 from evaluate.mcs2019.check import FRAME, SOURCE, Plan
 
 IMAGES_DIR = "images"
@@ -59,7 +59,7 @@ def write_dataset(plan: Plan, out: Path, competition: Path | None = None, progre
             train = _copy_frames(plan.train, staging / TRAIN_DIR, bar)
         test[list(TRACK_COLUMNS)].to_csv(staging / TEST_DIR / TRACKS_FILE, index=False)
         train[list(TRAIN_TRACK_COLUMNS)].to_csv(staging / TRAIN_DIR / TRACKS_FILE, index=False)
-        _savez(
+        save_arrays(
             staging / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE,
             {
                 TRACK_ID_KEY: _text(train[_TRACK]),
@@ -69,12 +69,16 @@ def write_dataset(plan: Plan, out: Path, competition: Path | None = None, progre
         )
         (staging / GT_DIR).mkdir()
         plan.labels.to_csv(staging / GT_DIR / TEST_LABELS_FILE, index=False)
-        _savez(
+        save_arrays(
             staging / GT_DIR / REFERENCES_FILE,
             {PERSON_ID_KEY: _text(plan.reference_person), DESCRIPTOR_KEY: plan.reference_descriptor},
         )
         if competition is None:
-            _write_competition(staging / COMPETITION_FILE)
+            write_competition(
+                staging / COMPETITION_FILE,
+                DEVBATTLE,
+                "MCS2019's original data: python -m evaluate import-mcs2019 (DevBattle limits, TPR at FPR=1e-6)",
+            )
         else:
             shutil.copyfile(competition, staging / COMPETITION_FILE)
     except BaseException:
@@ -99,30 +103,3 @@ def _copy_frames(frames: pd.DataFrame, part: Path, bar: tqdm) -> pd.DataFrame:
 def _text(values: pd.Series | np.ndarray) -> np.ndarray:
     """Return `values` as a numpy unicode array ('<U32' for md5 ids): npz files hold no object arrays."""
     return np.asarray(values, dtype=str)
-
-
-def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **kwds as its allow_pickle flag
-
-
-def _write_competition(path: Path) -> None:
-    hardware, metric = DEVBATTLE.hardware, DEVBATTLE.metric
-    document = {
-        "name": DEVBATTLE.name,
-        "time_limit_s": DEVBATTLE.time_limit_s,
-        "hardware": {
-            "cpus": hardware.cpus,
-            "memory": hardware.memory_bytes,
-            "gpus": hardware.gpus,
-            "pids_limit": hardware.pids_limit,
-            "shm_size": hardware.shm_size_bytes,
-        },
-        "metric": {
-            "similarity": metric.similarity,
-            "fpr": list(metric.fpr),
-            "primary_fpr": metric.primary_fpr,
-            "primary_subset": metric.primary_subset,
-        },
-    }
-    header = "# MCS2019's original data: python -m evaluate import-mcs2019 (DevBattle limits, TPR at FPR=1e-6)\n"
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
