@@ -197,7 +197,7 @@ def _check_images(folder: Path, name: str, paths: pd.Series, report: Report, pro
     for path in tqdm(paths, desc=f"check {name}", unit="img", file=sys.stderr, disable=not progress):
         if path in unsafe:
             continue
-        problem = _image_problem(folder / path)
+        problem = image_problem(folder / path)
         if problem:
             problems.setdefault(problem, []).append(path)
     for problem, where in problems.items():
@@ -208,15 +208,20 @@ def _check_images(folder: Path, name: str, paths: pd.Series, report: Report, pro
         )
 
 
-def _image_problem(path: Path) -> str | None:
+def image_problem(path: Path) -> str | None:
+    """Return what is wrong with the image at `path` as the end of a sentence ("must be RGB, got L"), or None.
+
+    A test frame must be an aligned IMAGE_SIZE x IMAGE_SIZE RGB JPEG (the contract of
+    DESIGN.md); a missing or unreadable file is a problem too, never an exception.
+    """
     try:
         with Image.open(path) as image:
             if image.format != IMAGE_FORMAT:
                 return f"must be {IMAGE_FORMAT}, got {image.format}"
             if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-                return f"must be {IMAGE_SIZE}x{IMAGE_SIZE}"
+                return f"must be {IMAGE_SIZE}x{IMAGE_SIZE}, got {image.size[0]}x{image.size[1]}"
             if image.mode != "RGB":
-                return "must be RGB"
+                return f"must be RGB, got {image.mode}"
     except FileNotFoundError:
         return "do not exist"
     except OSError:

@@ -20,10 +20,10 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from contracts.names import FRAMES_PER_TRACK, IMAGE_SIZE, LABEL_COLUMNS, PRIVATE, PUBLIC, SUBSETS, TRACK_COLUMNS
+from evaluate.checkdata import image_problem
 from evaluate.mcs2019.layout import (
     FRAME_ID,
     IS_VAL,
@@ -43,7 +43,6 @@ FRAME = TRACK_COLUMNS[1]
 #: Column of the plan's frame tables: the original image's absolute path.
 SOURCE = "source"
 SUBSET = LABEL_COLUMNS[2]
-_IMAGE_FORMAT = "JPEG"
 _POSITION = "_position"
 
 
@@ -272,7 +271,7 @@ def _check_images(root: Path, name: str, table: pd.DataFrame, problems: Problems
         if pure.is_absolute() or ".." in pure.parts:
             problem: str | None = f"must be relative to {root} and stay inside it"
         else:
-            problem = _image_problem(root / path)
+            problem = image_problem(root / path)
         if problem:
             found.setdefault(problem, []).append(f"line {line}: {path}")
     for problem, where in found.items():
@@ -281,22 +280,6 @@ def _check_images(root: Path, name: str, table: pd.DataFrame, problems: Problems
             f"{len(where)} {WARP_PATH} images {problem} ({few(where)})",
             f"put every frame under {root} as an aligned {IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG at its {WARP_PATH}",
         )
-
-
-def _image_problem(path: Path) -> str | None:
-    try:
-        with Image.open(path) as image:
-            if image.format != _IMAGE_FORMAT:
-                return f"must be {_IMAGE_FORMAT}, got {image.format}"
-            if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-                return f"must be {IMAGE_SIZE}x{IMAGE_SIZE}, got {image.size[0]}x{image.size[1]}"
-            if image.mode != "RGB":
-                return f"must be RGB, got {image.mode}"
-    except FileNotFoundError:
-        return "do not exist"
-    except OSError:
-        return "cannot be read as images"
-    return None
 
 
 def _in_track_order(frames: pd.DataFrame, tracks: pd.Index | pd.Series) -> pd.DataFrame:
