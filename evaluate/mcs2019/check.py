@@ -203,19 +203,26 @@ def _labels(
     return labels
 
 
+def _rows_match(table: pd.DataFrame, table_name: str, descriptors: np.ndarray, name: str, problems: Problems) -> bool:
+    """True when the .npy `name` has one row per row of the CSV `table_name`; else add the problem and say False."""
+    if descriptors.shape[0] == table.attrs[FILE_ROWS]:
+        return True
+    problems.add(
+        name,
+        f"holds {descriptors.shape[0]} rows, {table_name} has {table.attrs[FILE_ROWS]}; "
+        "row i of one must describe row i of the other",
+        f"use the {name} that belongs to this {table_name}",
+    )
+    return False
+
+
 def _references(
     table: pd.DataFrame | None, descriptors: np.ndarray | None, labels: pd.DataFrame | None, problems: Problems
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Check test_gt_df.csv row for row against gt_descriptors.npy and against the tracks' persons."""
     if table is None or descriptors is None:
         return None
-    if descriptors.shape[0] != table.attrs[FILE_ROWS]:
-        problems.add(
-            REFERENCE_DESCRIPTORS,
-            f"holds {descriptors.shape[0]} rows, {REFERENCE_TABLE} has {table.attrs[FILE_ROWS]}; "
-            "row i of one must describe row i of the other",
-            f"use the {REFERENCE_DESCRIPTORS} that belongs to this {REFERENCE_TABLE}",
-        )
+    if not _rows_match(table, REFERENCE_TABLE, descriptors, REFERENCE_DESCRIPTORS, problems):
         return None
     persons = table[PERSON_ID].to_numpy(dtype=str)
     if labels is not None:
@@ -244,13 +251,7 @@ def _train_descriptors(
 ) -> np.ndarray | None:
     if table is None or descriptors is None:
         return None
-    if descriptors.shape[0] != table.attrs[FILE_ROWS]:
-        problems.add(
-            TRAIN_DESCRIPTORS,
-            f"holds {descriptors.shape[0]} rows, {TRAIN_TABLE} has {table.attrs[FILE_ROWS]}; "
-            "row i of one must describe row i of the other",
-            f"use the {TRAIN_DESCRIPTORS} that belongs to this {TRAIN_TABLE}",
-        )
+    if not _rows_match(table, TRAIN_TABLE, descriptors, TRAIN_DESCRIPTORS, problems):
         return None
     if dim is not None and descriptors.shape[1] != dim:
         problems.add(
