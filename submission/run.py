@@ -253,10 +253,7 @@ def _run_name(cgroup: RunCgroup | None) -> str:
 
 
 def _record(report: RunReport, result: ProcessResult, usage: OutputUsage | None) -> None:
-    report.exit_code = result.exit_code
-    if result.container and result.container.exit_code is not None and not result.timed_out:
-        # The engine's own word: the client's exit code also carries its own failures (125).
-        report.exit_code = result.container.exit_code
+    report.exit_code = result.submission_exit_code
     report.wall_s = result.wall_s
     report.started_at = result.started_at
     report.finished_at = result.finished_at
@@ -303,7 +300,7 @@ def judge(
             f"or {inode_limit(settings.output_limit_bytes)} files (--output-limit); write descriptors.npz "
             "and small reports only"
         )
-    exit_code = result.container.exit_code if result.container else result.exit_code
+    exit_code = result.submission_exit_code
     if exit_code != 0:
         return Status.FAILED, f"the submission exited with code {exit_code}" + (
             f"; last stderr lines: {tail}" if tail else "; it wrote nothing on stderr"

@@ -43,6 +43,14 @@ class ProcessResult:
     #: What docker or podman says of the ended container; None for bwrap and local.
     container: ContainerState | None = None
 
+    @property
+    def submission_exit_code(self) -> int | None:
+        """The submission's own exit code: the engine's word for a container (the client's code also
+        carries the engine's failures, 125), else the process's; None after a timeout."""
+        if self.container and self.container.exit_code is not None and not self.timed_out:
+            return self.container.exit_code
+        return self.exit_code
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
