@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.names import CONTAINER_DATA, CONTAINER_OUTPUT, CONTAINER_SUBMISSION
-from submission.cgroup import CPU_PERIOD_US, cpu_quota_us
-from submission.privileges import SANDBOX_UID, sandbox_user_setup
+from submission.isolation.cgroup import CPU_PERIOD_US, cpu_quota_us
+from submission.isolation.privileges import SANDBOX_UID, sandbox_user_setup
 from submission.settings import RunSettings
 
 PODMAN_BASE = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")

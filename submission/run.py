@@ -17,17 +17,17 @@ from contracts.names import DESCRIPTORS_FILE, LOG_FILE, PROGRESS_FILE, SOLUTION_
 from contracts.status import Status
 from contracts.tracks import read_track_ids
 from contracts.units import format_size
-from submission.cgroup import Limits, RunCgroup
 from submission.engines import STAGED_SUBMISSION, ContainerEngine, Engine, choose_engine, make_engine
 from submission.interrupts import RunInterrupted
-from submission.logs import CappedLog
-from submission.output_volume import LINK, NOT_REGULAR, OutputUsage, OutputVolume, inode_limit
-from submission.privileges import SANDBOX_UID
-from submission.progress import progress_line, read_untrusted_json, untrusted_string
-from submission.report import RunReport, write_report
+from submission.isolation.cgroup import Limits, RunCgroup
+from submission.isolation.output_volume import LINK, NOT_REGULAR, OutputUsage, OutputVolume, inode_limit
+from submission.isolation.privileges import SANDBOX_UID
+from submission.isolation.staging import stage_submission
+from submission.reporting.logs import CappedLog
+from submission.reporting.progress import progress_line, read_untrusted_json, untrusted_string
+from submission.reporting.run_report import RunReport, write_report
 from submission.rundir import RunFiles
 from submission.settings import RunSettings, host_has_gpu
-from submission.staging import stage_submission
 from submission.supervise import ProcessResult, supervise
 
 # docker and podman exit with 126 (not executable) or 127 (not found) when the image's

@@ -11,7 +11,7 @@ from pathlib import Path
 from contracts.competition import Competition, competition_beside, load_competition
 from contracts.names import OUTPUT_DIR, TRACKS_FILE
 from contracts.tracks import read_track_ids
-from submission.logs import DEFAULT_LOG_LIMIT
+from submission.reporting.logs import DEFAULT_LOG_LIMIT
 
 DEFAULT_COMMAND = ("python", "solution.py")
 ENGINES = ("auto", "docker", "podman", "bwrap", "local")

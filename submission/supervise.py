@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from submission.cgroup import RunCgroup
 from submission.engines import ContainerEngine, ContainerState, Engine, Launch
-from submission.logs import CappedLog
-from submission.rlimits import rlimit_setter
+from submission.isolation.cgroup import RunCgroup
+from submission.isolation.rlimits import rlimit_setter
+from submission.reporting.logs import CappedLog
 from submission.settings import RunSettings
 
 POLL_S = 0.1

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from contracts.errors import RunnerError
-from submission.cgroup import (
+from submission.isolation.cgroup import (
     CGROUP_ROOT,
     CONTROLLERS,
     PEAK_SAMPLE_S,
@@ -174,7 +174,7 @@ def test_a_read_only_hierarchy_is_named_as_a_container_sees_it(tmp_path: Path) -
     script = (
         f"mount -t tmpfs tmpfs {mount} && printf 'cpu memory pids\\n' > {mount}/cgroup.controllers && "
         f"mount -o remount,ro {mount} && {sys.executable} -c "
-        f"'from pathlib import Path; from submission.cgroup import RunCgroup; "
+        f"'from pathlib import Path; from submission.isolation.cgroup import RunCgroup; "
         f'print(RunCgroup.supported(Path("{mount}")))\''
     )
     done = subprocess.run(

@@ -24,8 +24,8 @@ from face_tracks import write_test_folder
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
 from contracts.status import RUN_REPORT_FIELDS
 from submission.engines import ContainerState, make_engine
-from submission.logs import CappedLog
-from submission.rlimits import rlimit_setter
+from submission.isolation.rlimits import rlimit_setter
+from submission.reporting.logs import CappedLog
 from submission.run import judge
 from submission.settings import resolve_settings
 from submission.supervise import ProcessResult

@@ -43,8 +43,8 @@ from face_tracks import write_test_folder
 
 from contracts.names import LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
 from submission.engines import gpu_devices
-from submission.privileges import SANDBOX_UID
-from submission.staging import RUNTIME_FILES
+from submission.isolation.privileges import SANDBOX_UID
+from submission.isolation.staging import RUNTIME_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSCTLS = ("/proc/sys/vm/swappiness", "/proc/sys/kernel/core_pattern")

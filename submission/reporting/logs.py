@@ -3,7 +3,7 @@
 A submission that prints 200 MB must not fill the disk: the first half of the cap goes
 to the file as it comes, the last half is held in a bounded buffer and written at the
 end, after one line that says how many bytes were dropped in between. Control characters
-are shown as escapes (submission.text), so `cat log.txt` or a CI job log shows what was
+are shown as escapes (submission.reporting.text), so `cat log.txt` or a CI job log shows what was
 written instead of obeying it.
 """
 
@@ -14,7 +14,7 @@ import threading
 from datetime import UTC, datetime
 from typing import IO
 
-from submission.text import printable
+from submission.reporting.text import printable
 
 DEFAULT_LOG_LIMIT = 10 * 1024**2
 _LINE_MAX = 8192

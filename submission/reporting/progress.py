@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from submission.text import printable
+from submission.reporting.text import printable
 
 _MAX_BYTES = 64 * 1024
 # No real test set comes near: larger counts are treated as garbage, not shown.

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from contracts.errors import RunnerError
-from submission import kmsg
+from submission.isolation import kmsg
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: The cgroup v1 controllers a run needs, each its own hierarchy under CGROUP_ROOT.

@@ -1,0 +1,1 @@
+"""What holds a submission in: cgroup limits, the sandbox user, rlimits, the staged copy, /output."""

@@ -1,0 +1,1 @@
+"""What a run tells: its capped log, progress line, printable text and run.json."""
