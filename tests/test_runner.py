@@ -23,7 +23,8 @@ from face_tracks import write_test_folder
 
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
 from contracts.status import RUN_REPORT_FIELDS
-from submission.engines import ContainerState, make_engine
+from submission.engines import make_engine
+from submission.engines.container import ContainerState
 from submission.isolation.rlimits import rlimit_setter
 from submission.reporting.logs import CappedLog
 from submission.run import judge
@@ -264,7 +265,7 @@ def test_without_a_cgroup_rlimits_still_cap_memory() -> None:
         [sys.executable, "-c", allocate],
         capture_output=True,
         text=True,
-        preexec_fn=rlimit_setter(256 * 1024**2, 64),  # noqa: PLW1509
+        preexec_fn=rlimit_setter(256 * 1024**2, 64),
     )
     assert done.returncode == 1
     assert "MemoryError" in done.stderr and "allocated" not in done.stdout

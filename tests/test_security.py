@@ -41,8 +41,9 @@ import pytest
 from conftest import ENGINES, FIXTURES, assert_nothing_left, engine_missing, processes_running, runner_command
 from face_tracks import write_test_folder
 
+from contracts.competition import Gpus
 from contracts.names import LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
-from submission.engines import gpu_devices
+from submission.engines.bwrap import gpu_devices
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import RUNTIME_FILES
 
@@ -342,8 +343,8 @@ def test_only_the_requested_gpus_are_bound(gpus: str, bound: list[str], tmp_path
     """No GPU here: the device folder is a stand-in holding files of the NVIDIA nodes' names."""
     for name in ("nvidia0", "nvidia1", "nvidia2", "nvidia10", "nvidiactl", "nvidia-uvm", "nvme0"):
         (tmp_path / name).touch()
-    assert gpu_devices(gpus, dev=tmp_path) == [str(tmp_path / name) for name in bound]
-    assert gpu_devices("3", dev=tmp_path / "empty") == []
+    assert gpu_devices(Gpus(gpus), dev=tmp_path) == [str(tmp_path / name) for name in bound]
+    assert gpu_devices(Gpus("3"), dev=tmp_path / "empty") == []
 
 
 @pytest.mark.parametrize("engine", ENGINES)
