@@ -25,14 +25,15 @@ IMAGE ?= localhost/mcs-submission:latest
 # extra options of `python -m submission run` for make run: RUN_ARGS="--cpus 2 --memory 8g"
 RUN_ARGS ?=
 PODMAN := podman --runtime runc --cgroup-manager cgroupfs
-# detected once (`:=`), not at every use; a value given on the command line wins
+# detected once (`:=`), not at every use; a value given on the command line wins. Each probe
+# has a deadline: a daemon that hangs must not hang every make command.
 ifndef CONTAINER
-CONTAINER := $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+CONTAINER := $(shell timeout 20 docker info >/dev/null 2>&1 && echo docker || echo podman)
 endif
 CONTAINER_CMD = $(if $(filter podman,$(CONTAINER)),$(PODMAN),$(CONTAINER))
 CUDA_BASE_IMAGE := $(shell sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile)
 ifndef BASE
-BASE := $(shell $(CONTAINER_CMD) image inspect $(CUDA_BASE_IMAGE) >/dev/null 2>&1 && echo cuda || echo local)
+BASE := $(shell timeout 60 $(CONTAINER_CMD) image inspect $(CUDA_BASE_IMAGE) >/dev/null 2>&1 && echo cuda || echo local)
 endif
 # the submission archive a participant uploads (make pack)
 PACK ?= build/submission.tar.gz
@@ -45,7 +46,8 @@ STAMP := $(VENV)/.installed
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu
+.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu \
+	_context _base _context-hash
 
 #################################################################################
 # Environment                                                                   #

@@ -21,13 +21,18 @@ import pytest
 from conftest import ENGINES, FIXTURES, engine_missing, processes_running, runner_command
 from face_tracks import write_test_folder
 
+from contracts.competition import Gpus
+from contracts.errors import RunnerError
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
-from contracts.status import RUN_REPORT_FIELDS
+from contracts.status import RUN_REPORT_FIELDS, Status
 from submission.engines import make_engine
 from submission.engines.container import ContainerState
+from submission.isolation.cgroup import CgroupV1, CgroupV2, RunCgroup
 from submission.isolation.rlimits import rlimit_setter
 from submission.reporting.logs import CappedLog
-from submission.run import judge
+from submission.reporting.run_report import RunReport
+from submission.run import judge, run_submission
+from submission.rundir import prepare_run_dir
 from submission.settings import resolve_settings
 from submission.supervise import ProcessResult
 
@@ -417,3 +422,73 @@ def test_a_submission_folder_without_its_files_is_an_engine_error_naming_the_fix
         f"{tmp_path / 'empty'} holds none of the submission's files (solution.py, models/*.onnx); "
         "point --submission at the folder with solution.py"
     )
+
+
+def _in_process_run(dataset: Path, run_dir: Path, engine: str, command: tuple[str, ...] = ()) -> RunReport:
+    settings = resolve_settings(
+        engine=engine, data_dir=dataset / "test", run_dir=run_dir, submission_dir=FIXTURES / "good", command=command
+    )
+    prepare_run_dir(settings.run_dir, force=False)
+    return run_submission(settings, warn=lambda message: None)
+
+
+def test_a_launch_that_fails_is_an_engine_error_that_says_the_engine_could_not_start(
+    dataset: Path, tmp_path: Path
+) -> None:
+    report = _in_process_run(dataset, tmp_path / "run", "local", ("/no/such/program",))
+    assert report.status is Status.ENGINE_ERROR and report.exit_code is None
+    assert report.message.startswith("the local engine could not start: [Errno 2] No such file or directory")
+    assert report.organizer_warnings == []
+
+
+def test_a_teardown_that_fails_keeps_the_runs_own_status_and_warns_the_organizer(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processes that survive SIGKILL after the run (injected: the kernel will not do it here) are
+    the organizer's to look at; the submission ran, ended and wrote its output, so it stays ok."""
+    if RunCgroup.supported():
+        pytest.skip(f"no run cgroup here: {RunCgroup.supported()}")
+
+    def survives(self: RunCgroup, attempts: int = 50) -> int:
+        raise RunnerError("processes [4242] of the run survive SIGKILL; check the host")
+
+    for kind in (CgroupV1, CgroupV2):
+        monkeypatch.setattr(kind, "kill_all", survives)
+    report = _in_process_run(dataset, tmp_path / "run", "bwrap")
+    assert report.status is Status.OK, report.message
+    assert report.exit_code == 0
+    assert report.organizer_warnings == ["processes [4242] of the run survive SIGKILL; check the host"]
+    document = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert document["status"] == "ok" and document["organizer_warnings"] == report.organizer_warnings
+    log = (tmp_path / "run" / LOG_FILE).read_text()
+    assert "cleanup after the run failed: processes [4242] of the run survive SIGKILL" in log
+
+
+def test_every_bad_option_is_reported_at_once(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as raised:
+        resolve_settings(
+            engine="bwrap",
+            data_dir=dataset / "test",
+            run_dir=tmp_path,
+            submission_dir=tmp_path,
+            time_limit_s=0,
+            cpus=-1,
+            gpus="some",
+        )
+    assert str(raised.value).splitlines() == [
+        "--gpus must be all, none or a number, got some",
+        "--time-limit must be positive, got 0",
+        "--cpus must be positive, got -1",
+    ]
+
+
+@pytest.mark.parametrize(("text", "number"), [("all", None), ("none", 0), ("2", 2), (" ALL ", None), (3, 3)])
+def test_gpus_are_parsed_once_into_a_number(text: object, number: int | None) -> None:
+    assert Gpus(text).number == number
+    assert Gpus(text) == str(text).strip().lower()
+
+
+@pytest.mark.parametrize("text", ["some", "-1", "1.5", True, ""])
+def test_gpus_refuse_anything_else(text: object) -> None:
+    with pytest.raises(ValueError, match="must be all, none or a number of GPUs, got"):
+        Gpus(text)
