@@ -27,9 +27,11 @@ from submission.engines.base import STAGED_SUBMISSION, Engine
 from submission.engines.container import ContainerEngine
 from submission.interrupts import RunInterrupted
 from submission.isolation.cgroup import Limits, RunCgroup
+from submission.isolation.leftovers import STATE_DIR_VARIABLE, RunRecord, cgroup_fields, state_dir
 from submission.isolation.output_volume import OutputUsage, OutputVolume, Skipped, inode_limit
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import stage_submission
+from submission.reaper import WATCHDOG_MARGIN_S, Watchdog, clean_after_killed_runners
 from submission.reporting.logs import CappedLog
 from submission.reporting.progress import progress_line, read_untrusted_json, untrusted_string
 from submission.reporting.run_report import RunReport, write_report
@@ -57,9 +59,30 @@ def run_submission(
     warn = warn or (lambda message: print(message, file=sys.stderr))
     with RunFiles(settings.run_dir) as files:
         log = CappedLog(files.create(LOG_FILE), settings.log_limit_bytes)
+        for dead in clean_after_killed_runners():
+            message = f"cleaned after a killed runner (run {dead.run_id} in {dead.run_dir}): " + (
+                "; ".join(dead.done) or "nothing of it was left"
+            )
+            warn(f"WARNING: {message}")
+            log.write("runner", message)
         report = _new_report(settings)
         try:
-            report.status, report.message = _run(settings, report, log, progress, warn)
+            record = RunRecord.open(state_dir(), uuid.uuid4().hex[:12], settings.run_dir)
+        except OSError as exc:
+            report.message = (
+                f"cannot keep the run's record in {state_dir()} ({exc.strerror}); make that folder writable "
+                f"or point {STATE_DIR_VARIABLE} at one"
+            )
+            log.write("runner", report.message)
+            log.close()
+            write_report(files, report)
+            return report
+        report.run_id = record.run_id
+        # Until the run ends, run.json says what it will say if the runner is killed.
+        report.message = "the run has not ended; if this stays after the runner is gone, the runner was killed"
+        write_report(files, report)
+        try:
+            report.status, report.message = _run(settings, report, record, log, progress, warn)
         except RunInterrupted as exc:
             report.status = Status.ENGINE_ERROR
             report.message = f"the run was interrupted: {exc}; the submission was stopped and nothing is scored"
@@ -82,6 +105,7 @@ def run_submission(
             log.close()
             report.log_truncated = log.truncated
             write_report(files, report)
+            record.close()
     return report
 
 
@@ -128,6 +152,7 @@ class Collected:
 def _run(
     settings: RunSettings,
     report: RunReport,
+    record: RunRecord,
     log: CappedLog,
     progress: Callable[[str], None] | None,
     warn: Callable[[str], None],
@@ -153,11 +178,13 @@ def _run(
     collected = Collected()
     with tempfile.TemporaryDirectory(prefix="mcs-run-") as scratch_name:
         scratch = Path(scratch_name)
+        record.note(scratch=scratch_name)
         if not isinstance(engine, ContainerEngine):
             staged = stage_submission(settings.submission_dir, scratch / STAGED_SUBMISSION)
             log.write("runner", "/submission holds " + ", ".join(path.as_posix() for path in staged))
         volume, unbounded = _make_output_volume(settings, engine, scratch)
         if volume:
+            record.note(mount=str(settings.output_dir))
             report.limits["output_files"] = inode_limit(settings.output_limit_bytes)
         else:
             message = f"/output is not size-limited ({unbounded}): a submission can fill the disk"
@@ -165,7 +192,7 @@ def _run(
             log.write("runner", message)
             report.limits["output"] = f"not enforced ({unbounded})"
         try:
-            ended = _supervise(engine, settings, scratch, report, log, progress, warn)
+            ended = _supervise(engine, settings, scratch, report, record, log, progress, warn)
             collected.usage = volume.usage() if volume else None
         finally:
             if volume:
@@ -203,16 +230,22 @@ def _supervise(
     settings: RunSettings,
     scratch: Path,
     report: RunReport,
+    record: RunRecord,
     log: CappedLog,
     progress: Callable[[str], None] | None,
     warn: Callable[[str], None],
 ) -> Ended | str:
-    """Run the submission in its cgroup; return how it ended, or why it could not start."""
+    """Run the submission in its cgroup, with a watchdog that ends it should the runner be killed;
+    return how it ended, or why it could not start."""
     cgroup = _make_cgroup(settings, engine, log, warn)
     report.cgroup = cgroup.relative if cgroup else None
+    if cgroup:
+        record.note(cgroup=cgroup_fields(cgroup))
     try:
         launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup), scratch)
         report.command = launch.argv
+        if isinstance(engine, ContainerEngine) and launch.container:
+            record.note(container={"base": list(engine.base), "name": launch.container})
 
         def tick(elapsed: float) -> None:
             if progress:
@@ -222,7 +255,13 @@ def _supervise(
         try:
             # conmon (podman) leaves files such as "oom" in its working folder: give it the scratch one.
             launch = dataclasses.replace(launch, cwd=launch.cwd or scratch)
-            result = supervise(engine, launch, settings, cgroup, log, tick)
+            watchdog = Watchdog(
+                record.run_id, settings.time_limit_s + settings.grace_s + WATCHDOG_MARGIN_S, record.folder
+            )
+            try:
+                result = supervise(engine, launch, settings, cgroup, log, tick)
+            finally:
+                watchdog.stop()
         except LaunchError as exc:
             log.write("runner", str(exc))
             return str(exc)

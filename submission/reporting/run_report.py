@@ -48,6 +48,9 @@ class RunReport:
     output_bytes: int | None = None
     output_files: int | None = None
     organizer_warnings: list[str] = field(default_factory=list)
+    #: The run's id: its record while it runs (isolation/leftovers.py), and how a later runner
+    #: start knows this run.json is the one a killed runner left.
+    run_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as a JSON object, the contract's fields first."""
