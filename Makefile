@@ -41,6 +41,10 @@ GITLAB_CI_LOCAL_VERSION ?= 4.73.0
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# the references' descriptor dimension, for the runner (a wrong one is the run's invalid_output,
+# not a failure of the scorer later); read only by the targets that use it, empty without DATA/gt
+DIM_OPTION = $(if $(wildcard $(DATA)/gt),--dim $(shell $(PY) -c \
+	"from evaluate.groundtruth import load_groundtruth; print(load_groundtruth('$(DATA)/gt').dim)"))
 STAMP := $(VENV)/.installed
 # a dataset is there when its competition.yaml is: targets that read DATA depend on it
 DATASET := $(DATA)/competition.yaml
@@ -160,7 +164,7 @@ build: _context _base
 ## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any; RUN_ARGS) into RUN_DIR
 run: $(STAMP) $(DATASET)
 	$(PY) -m submission run --engine $(CONTAINER) --image $(IMAGE) --data $(DATA)/test --out $(RUN_DIR) --force \
-		$(RUN_ARGS)
+		$(DIM_OPTION) $(RUN_ARGS)
 
 PACK_FILES := solution.py models/encoder.onnx models/aggregator.onnx models/manifest.json models/NOTICE \
 	Dockerfile .dockerignore images/entrypoint.sh requirements/image.txt
@@ -229,7 +233,7 @@ import-mcs2019: $(STAMP)
 
 ## The whole job: venv, demo data if missing, the baseline in the best sandbox, score, a table
 eval: $(STAMP) $(DATASET)
-	$(PY) -m submission run --engine $(ENGINE) --data $(DATA)/test --out $(RUN_DIR) --force
+	$(PY) -m submission run --engine $(ENGINE) --data $(DATA)/test --out $(RUN_DIR) --force $(DIM_OPTION)
 	@$(MAKE) --no-print-directory score DATA=$(DATA) RUN_DIR=$(RUN_DIR)
 
 #################################################################################

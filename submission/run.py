@@ -33,7 +33,7 @@ from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import stage_submission
 from submission.reaper import WATCHDOG_MARGIN_S, Watchdog, clean_after_killed_runners
 from submission.reporting.logs import CappedLog
-from submission.reporting.progress import progress_line, read_untrusted_json, untrusted_string
+from submission.reporting.progress import progress_line, read_untrusted_json, tracks_done, untrusted_string
 from submission.reporting.run_report import RunReport, write_report
 from submission.rundir import RunFiles
 from submission.settings import EngineName, RunSettings, host_has_gpu
@@ -104,6 +104,11 @@ def run_submission(
         finally:
             log.close()
             report.log_truncated = log.truncated
+            if log.truncated:
+                report.message += (
+                    f"; log.txt was cut: its middle is dropped to keep it under "
+                    f"{format_size(settings.log_limit_bytes)} (--log-limit), print less"
+                )
             write_report(files, report)
             record.close()
     return report
@@ -208,7 +213,8 @@ def _run(
         report.output_bytes, report.output_files = collected.usage.bytes_used, collected.usage.files
     solution = read_untrusted_json(settings.output_dir / SOLUTION_REPORT_FILE) or {}
     report.execution_provider = untrusted_string(solution.get("execution_provider"))
-    verdict = judge(settings, engine, result, ended.oom_kills, collected.usage, collected.skipped, log)
+    tracks = tracks_done(read_untrusted_json(settings.output_dir / PROGRESS_FILE))
+    verdict = judge(settings, engine, result, ended.oom_kills, collected.usage, collected.skipped, log, tracks)
     log.write("runner", f"status {verdict[0]}: {verdict[1]}")
     return verdict
 
@@ -351,11 +357,12 @@ def judge(
     usage: OutputUsage | None,
     skipped: dict[str, Skipped],
     log: CappedLog,
+    tracks: tuple[int, int] | None = None,
 ) -> Verdict:
     """Return the status of a finished run and its one-sentence message (the rules: verdict.RULES).
 
     `skipped` is what the output volume left out (OutputVolume.collect), by path; the
-    stderr tail comes from `log`.
+    stderr tail comes from `log`; `tracks` is (done, total) from the last progress.json.
     """
     tail = " | ".join(line.strip() for line in log.stderr_tail() if line.strip())
-    return judge_evidence(Evidence(settings, engine, result, oom_kills, usage, skipped, tail))
+    return judge_evidence(Evidence(settings, engine, result, oom_kills, usage, skipped, tail, tracks))

@@ -35,7 +35,8 @@ class Evidence:
     """What a finished run left to judge it by.
 
     `skipped` is what the output volume left out (OutputVolume.collect), by path;
-    `stderr_tail` the submission's last stderr lines, joined.
+    `stderr_tail` the submission's last stderr lines, joined; `tracks` the (done, total)
+    of the submission's last progress.json, when it wrote a sensible one.
     """
 
     settings: RunSettings
@@ -45,6 +46,7 @@ class Evidence:
     usage: OutputUsage | None
     skipped: dict[str, Skipped]
     stderr_tail: str
+    tracks: tuple[int, int] | None = None
 
 
 def _container_never_started(evidence: Evidence) -> Verdict | None:
@@ -63,9 +65,14 @@ def _container_never_started(evidence: Evidence) -> Verdict | None:
 def _timed_out(evidence: Evidence) -> Verdict | None:
     if not evidence.result.timed_out:
         return None
+    if evidence.tracks:
+        done, total = evidence.tracks
+        how_far = f"; it had done {done} of {total} tracks (its progress.json)"
+    else:
+        how_far = "; it wrote no progress.json saying how far it got"
     return Status.TIMEOUT, (
         f"the submission did not finish within the time limit of {evidence.settings.time_limit_s:g}s and was "
-        "stopped; its output is not scored"
+        f"stopped{how_far}; its output is not scored"
     )
 
 

@@ -148,6 +148,8 @@ def test_printing_200_mb_is_capped_with_head_and_tail(runner, engine: str) -> No
     assert "bytes of log dropped here: the log is capped" in run.log
     assert "the last line" in run.log and "command: " in run.log
     assert run.report["status"] == "failed" and run.report["exit_code"] == 5
+    cut = "; log.txt was cut: its middle is dropped to keep it under 1.0 MiB (--log-limit), print less"
+    assert run.report["message"].endswith(cut) and cut in run.stderr
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -492,3 +494,12 @@ def test_gpus_are_parsed_once_into_a_number(text: object, number: int | None) ->
 def test_gpus_refuse_anything_else(text: object) -> None:
     with pytest.raises(ValueError, match="must be all, none or a number of GPUs, got"):
         Gpus(text)
+
+
+def test_a_timeout_says_how_far_the_run_got(runner) -> None:
+    run = runner("bwrap", "slow_with_progress", "--time-limit", "2")
+    assert run.report["status"] == "timeout"
+    assert run.report["message"] == (
+        "the submission did not finish within the time limit of 2s and was stopped; it had done 2 of 5 tracks "
+        "(its progress.json); its output is not scored"
+    )

@@ -21,9 +21,9 @@ The README's threat model lists the same attacks and points here.
 | a sparse 1 TiB file in /output, copied out in full   | test_a_sparse_file_never_reaches_the_host_disk      |
 | 3,000 nested folders crash a recursive copy-out      | test_deep_folders_in_output_are_cut_not_a_crash     |
 | an image VOLUME is writable under --read-only        | test_image_volumes_are_memory_not_the_host_disk     |
-| /output deeper than PATH_MAX broke the copy-out      | test_folders_past_path_max_in_output_are_cut_and_the_valid_output_kept |
-| an image's VOLUME /output: engine_error under docker | test_an_image_with_a_volume_at_output_is_the_participants_fault_under_every_engine |
-| kill -9 of the runner leaves the run going           | test_killed_runner.py (a watchdog, and the next start) |
+| /output deeper than PATH_MAX broke the copy-out      | test_folders_past_path_max_in_output_are_cut_*      |
+| an image's VOLUME /output: engine_error under docker | test_an_image_with_a_volume_at_output_is_*          |
+| kill -9 of the runner leaves the run going           | test_killed_runner.py                               |
 """
 
 from __future__ import annotations
