@@ -146,12 +146,12 @@ class Ended:
 
 @dataclass
 class Collected:
-    """What /output held after the run: its usage (None without a volume), what was left out of
-    the copy, and what the cleanup could not do."""
+    """What /output held after the run: its usage (None without a volume), and what was left out of the copy."""
 
     usage: OutputUsage | None = None
     skipped: dict[str, Skipped] = field(default_factory=dict)
-    teardown_problems: list[str] = field(default_factory=list)
+    #: Why the copy out of the volume failed: the output is lost, the run cannot be judged.
+    lost: str | None = None
 
 
 def _run(
@@ -205,12 +205,14 @@ def _run(
     if isinstance(ended, str):
         return Status.ENGINE_ERROR, ended
     result = ended.result
-    report.organizer_warnings = [*result.teardown_problems, *collected.teardown_problems]
+    report.organizer_warnings = list(result.teardown_problems)
     report.exit_code = result.submission_exit_code
     report.wall_s, report.started_at, report.finished_at = result.wall_s, result.started_at, result.finished_at
     report.peak_memory_bytes = ended.peak_memory_bytes
     if collected.usage:
         report.output_bytes, report.output_files = collected.usage.bytes_used, collected.usage.files
+    if collected.lost:
+        return Status.ENGINE_ERROR, collected.lost
     solution = read_untrusted_json(settings.output_dir / SOLUTION_REPORT_FILE) or {}
     report.execution_provider = untrusted_string(solution.get("execution_provider"))
     tracks = tracks_done(read_untrusted_json(settings.output_dir / PROGRESS_FILE))
@@ -220,13 +222,15 @@ def _run(
 
 
 def _collect(volume: OutputVolume, collected: Collected, log: CappedLog) -> None:
-    """Copy /output out of its volume into `collected`; a failure there is the cleanup's, recorded, not raised."""
+    """Copy /output out of its volume into `collected`; a failure is recorded as `collected.lost`, not raised."""
     try:
         collected.skipped = volume.collect()
     except (OSError, RunnerError) as exc:
-        problem = f"/output could not be copied out of its volume ({exc}); the run's output is lost"
-        collected.teardown_problems.append(problem)
-        log.write("runner", f"cleanup after the run failed: {problem}")
+        collected.lost = (
+            f"the runner could not copy /output out of its volume ({exc}); the output is lost and nothing is "
+            "scored. This is the organizers' problem, not the submission's: report it with log.txt"
+        )
+        log.write("runner", collected.lost)
     for path, kind in list(collected.skipped.items())[:5]:
         log.write("runner", f"left out of the output: /output/{path} is {kind}")
 

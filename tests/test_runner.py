@@ -28,6 +28,7 @@ from contracts.status import RUN_REPORT_FIELDS, Status
 from submission.engines import make_engine
 from submission.engines.container import ContainerState
 from submission.isolation.cgroup import CgroupV1, CgroupV2, RunCgroup
+from submission.isolation.output_volume import OutputVolume
 from submission.isolation.rlimits import rlimit_setter
 from submission.reporting.logs import CappedLog
 from submission.reporting.run_report import RunReport
@@ -502,4 +503,23 @@ def test_a_timeout_says_how_far_the_run_got(runner) -> None:
     assert run.report["message"] == (
         "the submission did not finish within the time limit of 2s and was stopped; it had done 2 of 5 tracks "
         "(its progress.json); its output is not scored"
+    )
+
+
+def test_an_output_that_cannot_be_copied_out_is_the_organizers_not_the_participants(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy-out that fails (injected) loses the output: never the participant's invalid_output."""
+    if OutputVolume.unavailable():
+        pytest.skip(f"no output volume here: {OutputVolume.unavailable()}")
+
+    def fails(self: OutputVolume) -> dict:
+        self.discard()
+        raise RunnerError("cannot unmount the output filesystem: target is busy")
+
+    monkeypatch.setattr(OutputVolume, "collect", fails)
+    report = _in_process_run(dataset, tmp_path / "run", "bwrap")
+    assert report.status is Status.ENGINE_ERROR and report.exit_code == 0
+    assert report.message.startswith(
+        "the runner could not copy /output out of its volume (cannot unmount the output filesystem: target is busy)"
     )
