@@ -28,7 +28,7 @@ from submission.engines.container import ContainerEngine
 from submission.interrupts import RunInterrupted
 from submission.isolation.cgroup import Limits, RunCgroup
 from submission.isolation.leftovers import STATE_DIR_VARIABLE, RunRecord, cgroup_fields, state_dir
-from submission.isolation.output_volume import OutputUsage, OutputVolume, Skipped, inode_limit
+from submission.isolation.output_volume import MAX_DEPTH, OutputUsage, OutputVolume, Skipped, inode_limit
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import stage_submission
 from submission.reaper import WATCHDOG_MARGIN_S, Watchdog, clean_after_killed_runners
@@ -232,7 +232,11 @@ def _collect(volume: OutputVolume, collected: Collected, log: CappedLog) -> None
         )
         log.write("runner", collected.lost)
     for path, kind in list(collected.skipped.items())[:5]:
-        log.write("runner", f"left out of the output: /output/{path} is {kind}")
+        log.write(
+            "runner",
+            f"left out of the output: /output/{path} is {kind}; only regular files in folders at most "
+            f"{MAX_DEPTH} deep are copied out: write descriptors.npz and small reports only",
+        )
 
 
 def _supervise(
