@@ -378,7 +378,7 @@ def test_folders_past_path_max_in_output_are_cut_and_the_valid_output_kept(runne
     run = runner(engine, "long_paths")
     assert run.report["status"] == "ok", run.report["message"]
     assert run.report["organizer_warnings"] == []
-    assert "is nested too deep; only regular files in folders at most 32 deep are copied out: " in run.log
+    assert "is nested too deep; only regular files in folders at most 32 deep and 3072 bytes of path" in run.log
     assert "write descriptors.npz and small reports only" in run.log
     output = run.run_dir / OUTPUT_DIR
     assert (output / "descriptors.npz").is_file()
