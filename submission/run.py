@@ -28,7 +28,14 @@ from submission.engines.container import ContainerEngine
 from submission.interrupts import RunInterrupted
 from submission.isolation.cgroup import Limits, RunCgroup
 from submission.isolation.leftovers import STATE_DIR_VARIABLE, RunRecord, cgroup_fields, state_dir
-from submission.isolation.output_volume import MAX_DEPTH, MAX_PATH_BYTES, OutputUsage, OutputVolume, Skipped, inode_limit
+from submission.isolation.output_volume import (
+    MAX_DEPTH,
+    MAX_PATH_BYTES,
+    OutputUsage,
+    OutputVolume,
+    Skipped,
+    inode_limit,
+)
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import stage_submission
 from submission.reaper import WATCHDOG_MARGIN_S, Watchdog, clean_after_killed_runners
