@@ -71,16 +71,21 @@ def supervise(
     """
     log.write("runner", "command: " + shlex.join(launch.argv))
     started_at = _now()
-    process = subprocess.Popen(
-        launch.argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=launch.env,
-        cwd=launch.cwd,
-        start_new_session=True,
-        preexec_fn=_in_child(engine, launch, settings, cgroup),  # noqa: PLW1509
-    )
+    try:
+        process = subprocess.Popen(
+            launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=launch.env,
+            cwd=launch.cwd,
+            start_new_session=True,
+            pass_fds=launch.pass_fds,
+            preexec_fn=_in_child(engine, launch, settings, cgroup),  # noqa: PLW1509
+        )
+    finally:
+        for fd in launch.pass_fds:
+            os.close(fd)
     started = time.monotonic()
     assert process.stdout is not None and process.stderr is not None
     pumps = [
