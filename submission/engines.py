@@ -27,6 +27,7 @@ from submission.isolation.cgroup import CPU_PERIOD_US, cpu_quota_us
 from submission.isolation.privileges import SANDBOX_UID, sandbox_user_setup
 from submission.isolation.sandbox_etc import HOST_ETC_FILES, HOSTNAME, write_sandbox_etc
 from submission.isolation.seccomp import bwrap_args, container_args
+from submission.isolation.seccomp import unsupported as seccomp_unsupported
 from submission.settings import RunSettings
 
 PODMAN_BASE = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
@@ -107,7 +108,7 @@ class BwrapEngine(Engine):
     def unavailable(self, settings: RunSettings) -> str | None:
         if shutil.which("bwrap") is None:
             return "bubblewrap is not installed; install it with `apt-get install bubblewrap`"
-        return None
+        return seccomp_unsupported()
 
     def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
         binds = [(source, dest, "--ro-bind") for source, dest in _python_binds()]

@@ -32,6 +32,7 @@ from submission.isolation.seccomp import (
     SeccompUnsupportedError,
     bpf_program,
     container_profile,
+    unsupported,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +129,11 @@ def test_calls_of_another_abi_are_refused_and_other_machines_are_told() -> None:
     assert container_profile()["architectures"] == ["SCMP_ARCH_X86_64"]
     with pytest.raises(SeccompUnsupportedError, match="for x86_64, this machine is aarch64; run submissions with"):
         bpf_program("aarch64")
+    assert unsupported("aarch64") == (
+        "the bwrap seccomp filter is built for x86_64, this machine is aarch64; "
+        "run submissions with --engine docker or podman here"
+    )
+    assert unsupported("x86_64") is None
 
 
 def _probe(*prefix: str) -> dict[str, int]:

@@ -154,18 +154,26 @@ def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("<HBBI", code, jt, jf, k)
 
 
+def unsupported(machine: str | None = None) -> str | None:
+    """Return why bpf_program() cannot serve `machine` (platform.machine() unless given), with the fix; else None."""
+    machine = machine or platform.machine()
+    if machine == "x86_64":
+        return None
+    return (
+        f"the bwrap seccomp filter is built for x86_64, this machine is {machine}; "
+        "run submissions with --engine docker or podman here"
+    )
+
+
 def bpf_program(machine: str | None = None) -> bytes:
     """Return RULES as a classic BPF seccomp program (struct sock_filter[]), as bwrap's --seccomp reads it.
 
     `machine` is platform.machine() unless given. Raises SeccompUnsupportedError on any
     machine but x86_64: the program holds x86_64 syscall numbers.
     """
-    machine = machine or platform.machine()
-    if machine != "x86_64":
-        raise SeccompUnsupportedError(
-            f"the bwrap seccomp filter is built for x86_64, this machine is {machine}; "
-            "run submissions with --engine docker or podman here"
-        )
+    reason = unsupported(machine)
+    if reason:
+        raise SeccompUnsupportedError(reason)
     refuse_other_abi = _RET_ERRNO | errno.ENOSYS
     program = [
         _insn(_LD_W_ABS, _ARCH),
