@@ -95,10 +95,14 @@ def supervise(
             env=launch.env,
             cwd=launch.cwd,
             start_new_session=True,
+            pass_fds=launch.pass_fds,
             preexec_fn=_in_child(engine, launch, settings, cgroup),
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise LaunchError(f"the {engine.name} engine could not start: {exc}") from exc
+    finally:
+        for fd in launch.pass_fds:
+            os.close(fd)
     started = time.monotonic()
     assert process.stdout is not None and process.stderr is not None
     pumps = [

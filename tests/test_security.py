@@ -24,6 +24,8 @@ The README's threat model lists the same attacks and points here.
 | /output deeper than PATH_MAX broke the copy-out      | test_folders_past_path_max_in_output_are_cut_*      |
 | an image's VOLUME /output: engine_error under docker | test_an_image_with_a_volume_at_output_is_*          |
 | kill -9 of the runner leaves the run going           | test_killed_runner.py                               |
+| issue 16: user namespaces, keyctl, io_uring, mount   | test_kernel_calls_past_the_sandbox_are_refused      |
+| issue 16: the host's /etc, cmdline and paths inside  | test_bwrap_shows_no_host_details                    |
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ from face_tracks import write_test_folder
 
 from contracts.competition import Gpus
 from contracts.names import LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
-from submission.engines.bwrap import gpu_devices
+from submission.engines.bwrap import SANDBOX_VENV, gpu_devices
 from submission.engines.container import DOCKER_BASE, PODMAN_BASE
 from submission.isolation.privileges import SANDBOX_UID
+from submission.isolation.sandbox_etc import sandbox_etc_files
+from submission.isolation.seccomp import NAMESPACE_FLAGS, RULES
 from submission.isolation.staging import RUNTIME_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -429,3 +433,70 @@ def test_image_volumes_are_memory_not_the_host_disk(runner, engine: str) -> None
     assert "/scratch is tmpfs" in run.log
     assert run.report["status"] == "failed" and run.report["exit_code"] == 6
     assert subprocess.run(volumes, capture_output=True, text=True).stdout.split() == before
+
+
+def _probe_lines(run, prefix: str) -> list[str]:
+    """The kernel_calls probe's stdout lines that start with PREFIX, without the log's timestamp."""
+    marker = f" stdout {prefix}"
+    return [line.split(" stdout ", 1)[1] for line in run.log.splitlines() if marker in line]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kernel_calls_past_the_sandbox_are_refused(runner, engine: str) -> None:
+    """Inside bwrap a nested user namespace gave CAP_NET_ADMIN (a veth pair, an nf_tables table), keyctl and
+    userfaultfd worked; docker's own profile allowed io_uring. Now each call of seccomp.RULES fails with the
+    rule's errno, no user namespace can be made, and threads and processes still start."""
+    run = runner(engine, "kernel_calls")
+    refused = {rule.syscall: rule.errno for rule in RULES}
+    calls = _probe_lines(run, "call ")
+    assert len(calls) == len(RULES) - 1 + 2 * len(NAMESPACE_FLAGS), run.log
+    for line in calls:
+        name, outcome = line[len("call ") :].split(": ", 1)
+        expected = refused[name.split()[0]]
+        assert outcome == f"errno {expected} ({os.strerror(expected)})", line
+    refusal = "unshare --user: exit 1 unshare: unshare failed: Operation not permitted"
+    assert _probe_lines(run, "unshare --user: ") == [refusal]
+    assert _probe_lines(run, "threads: ") == ["threads: started 4; subprocess said child"]
+    # The probe ran to its end and wrote no descriptors.
+    assert run.report["status"] == "invalid_output", run.report["message"]
+
+
+def test_bwrap_makes_no_user_namespace_even_without_the_filter(tmp_path: Path) -> None:
+    """--disable-userns holds on its own: the second lock behind the seccomp rules on unshare and clone."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed")
+    command = ["bwrap", "--unshare-user", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    allowed = subprocess.run([*command, "unshare", "--user", "true"], capture_output=True, text=True)
+    disabled = subprocess.run(
+        [*command[:2], "--disable-userns", *command[2:], "unshare", "--user", "true"], capture_output=True, text=True
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert disabled.returncode == 1
+    assert "unshare failed: No space left on device" in disabled.stderr
+
+
+def test_bwrap_shows_no_host_details(runner) -> None:
+    """The host's passwd, hosts and kernel command line were readable, and mount points named the checkout."""
+    run = runner("bwrap", "kernel_calls")
+    files = dict(line[len("file ") :].split(": ", 1) for line in _probe_lines(run, "file "))
+    generated = sandbox_etc_files()
+    for name in ("passwd", "group", "hosts", "resolv.conf"):
+        assert files[f"/etc/{name}"] == repr(generated[name])
+    assert files["/proc/cmdline"] == repr("")
+    (points,) = _probe_lines(run, "mount points: ")
+    points = points[len("mount points: ") :].split()
+    assert {"/data", "/output", "/submission", SANDBOX_VENV, "/etc/passwd"} <= set(points)
+    assert not [point for point in points if str(ROOT) in point or "pytest" in point or point.startswith("/work")]
+
+
+def test_the_baseline_still_runs_under_the_filter(dataset: Path, tmp_path: Path) -> None:
+    """onnxruntime's threads start through clone3's ENOSYS and the C library's fallback to clone."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed")
+    command = [sys.executable, "-m", "submission", "run", "--engine", "bwrap", "--quiet"]
+    command += ["--data", str(dataset / "test"), "--out", str(tmp_path / "run"), "--", "python", "solution.py"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert report["status"] == "ok", report["message"]
+    assert done.returncode == 0
+    assert "--disable-userns --seccomp" in (tmp_path / "run" / LOG_FILE).read_text()

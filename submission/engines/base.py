@@ -22,6 +22,8 @@ class Launch:
     cwd: Path | None
     container: str | None
     setup: Callable[[], None] | None = None
+    #: File descriptors the child inherits; the parent closes them once the child has started.
+    pass_fds: tuple[int, ...] = ()
 
 
 class Engine:

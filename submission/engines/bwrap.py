@@ -11,19 +11,24 @@ from contracts.competition import Gpus
 from contracts.names import CONTAINER_DATA, CONTAINER_OUTPUT, CONTAINER_SUBMISSION
 from submission.engines.base import STAGED_SUBMISSION, Engine, Launch, environment
 from submission.isolation.privileges import SANDBOX_UID, sandbox_user_setup
+from submission.isolation.sandbox_etc import HOST_ETC_FILES, HOSTNAME, write_sandbox_etc
+from submission.isolation.seccomp import bwrap_args
+from submission.isolation.seccomp import unsupported as seccomp_unsupported
 from submission.settings import EngineName, RunSettings
 
 _SYSTEM_DIRS = ("bin", "lib", "lib32", "lib64", "sbin")
-_ETC_FILES = ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf", "passwd", "group")
+#: Where bwrap shows the runner's virtual environment: a neutral path, not the host's checkout.
+SANDBOX_VENV = "/venv"
 
 
 class BwrapEngine(Engine):
     """bubblewrap: COMMAND from the staged submission (staging.py) in fresh namespaces.
 
     The sandbox runs as an unprivileged host user (see privileges.py) on a read-only root
-    that holds only the system's /usr (and its /bin, /lib links), a few /etc files, the
-    Python environment, /submission (the staged run-time files), /data read-only,
-    /output read-write and a private /tmp.
+    that holds only the system's /usr (and its /bin, /lib links), an /etc of its own
+    (sandbox_etc.py), the Python environment at /venv, /submission (the staged run-time
+    files), /data read-only, /output read-write and a private /tmp; /proc/cmdline reads
+    empty. It makes no user namespace and no call of seccomp.py's RULES.
     """
 
     name = EngineName.BWRAP
@@ -31,10 +36,10 @@ class BwrapEngine(Engine):
     def unavailable(self, settings: RunSettings) -> str | None:
         if shutil.which("bwrap") is None:
             return "bubblewrap is not installed; install it with `apt-get install bubblewrap`"
-        return None
+        return seccomp_unsupported()
 
     def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
-        binds = [(prefix, prefix, "--ro-bind") for prefix in _python_prefixes()]
+        binds = [(source, dest, "--ro-bind") for source, dest in _python_binds()]
         binds += [
             (str(scratch / STAGED_SUBMISSION), CONTAINER_SUBMISSION, "--ro-bind"),
             (str(settings.data_dir), CONTAINER_DATA, "--ro-bind"),
@@ -53,10 +58,15 @@ class BwrapEngine(Engine):
             (scratch / "binds").chmod(0o755)
             scratch.chmod(0o755)
             setup = sandbox_user_setup(aliases)
+        # Files of the scratch folder, which the sandbox user can reach: no alias needed.
+        etc = write_sandbox_etc(scratch / "etc")
+        binds += [(str(path), f"/etc/{name}", "--ro-bind") for name, path in etc.items()]
+        filter_args, filter_fd = bwrap_args()
         argv = [
             "bwrap",
             "--unshare-all",
             "--unshare-user",
+            *filter_args,
             "--uid",
             str(SANDBOX_UID),
             "--gid",
@@ -64,7 +74,7 @@ class BwrapEngine(Engine):
             "--die-with-parent",
             "--new-session",
             "--hostname",
-            "submission",
+            HOSTNAME,
             "--ro-bind",
             "/usr",
             "/usr",
@@ -79,30 +89,42 @@ class BwrapEngine(Engine):
                 argv += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 argv += ["--ro-bind", str(path), str(path)]
-        for name in _ETC_FILES:
+        for name in HOST_ETC_FILES:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         for source, dest, kind in binds:
             argv += [kind, source, dest]
-        argv += ["--proc", "/proc", "--dev", "/dev"]
+        # The kernel's command line names the host's disks and boot options: it reads empty.
+        argv += ["--proc", "/proc", "--dev-bind", "/dev/null", "/proc/cmdline", "--dev", "/dev"]
         for device in gpu_devices(settings.gpus):
             argv += ["--dev-bind", device, device]
         env = environment(CONTAINER_DATA, CONTAINER_OUTPUT)
-        env.update(HOME="/tmp", PATH=f"{Path(os.path.realpath(sys.prefix)) / 'bin'}:/usr/local/bin:/usr/bin:/bin")
+        python_prefix = SANDBOX_VENV if _in_venv() else os.path.realpath(sys.prefix)
+        env.update(HOME="/tmp", PATH=f"{python_prefix}/bin:/usr/local/bin:/usr/bin:/bin")
         # Last: the root folder read-only, as docker's --read-only (the mounts above keep their own mode).
         argv += ["--remount-ro", "/", "--chdir", CONTAINER_SUBMISSION, "--clearenv"]
         for key, value in env.items():
             argv += ["--setenv", key, value]
         argv += ["--", *settings.command]
-        return Launch(argv=argv, env={}, cwd=None, container=None, setup=setup)
+        return Launch(argv=argv, env={}, cwd=None, container=None, setup=setup, pass_fds=(filter_fd,))
 
 
-def _python_prefixes() -> list[str]:
-    """The folders the runner's Python needs (its venv and base install), outside /usr."""
-    prefixes = []
-    for prefix in sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}):
-        if not prefix.startswith("/usr"):
-            prefixes.append(prefix)
-    return prefixes
+def _in_venv() -> bool:
+    return os.path.realpath(sys.prefix) != os.path.realpath(sys.base_prefix)
+
+
+def _python_binds() -> list[tuple[str, str]]:
+    """The folders the runner's Python needs outside /usr, as (host path, sandbox path).
+
+    The venv is shown at SANDBOX_VENV; a base install outside /usr keeps its own path,
+    which the venv's python links to.
+    """
+    binds = []
+    base = os.path.realpath(sys.base_prefix)
+    if not base.startswith("/usr"):
+        binds.append((base, base))
+    if _in_venv():
+        binds.append((os.path.realpath(sys.prefix), SANDBOX_VENV))
+    return binds
 
 
 def gpu_devices(gpus: Gpus, dev: Path = Path("/dev")) -> list[str]:

@@ -20,6 +20,7 @@ from contracts.names import CONTAINER_DATA, CONTAINER_OUTPUT
 from submission.engines.base import Engine, Launch, environment
 from submission.isolation.cgroup import CPU_PERIOD_US, cpu_quota_us
 from submission.isolation.privileges import SANDBOX_UID
+from submission.isolation.seccomp import container_args
 from submission.settings import EngineName, RunSettings
 
 PODMAN_BASE = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
@@ -113,6 +114,7 @@ class ContainerEngine(Engine):
             "ALL",
             "--security-opt",
             "no-new-privileges",
+            *container_args(scratch),
             "--pids-limit",
             str(settings.pids_limit),
             "--memory",

@@ -1,1 +1,2 @@
-"""What holds a submission in: cgroup limits, the sandbox user, rlimits, the staged copy, /output."""
+"""What holds a submission in: cgroup limits, the sandbox user, rlimits, the staged copy, /output, the seccomp
+filter and bwrap's own /etc."""
