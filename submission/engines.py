@@ -83,8 +83,8 @@ class Engine:
         """Send a signal to the run through the engine (only containers need it)."""
 
 
-def _environment(data: str, output: str) -> dict[str, str]:
-    return {"DATA_DIR": data, "OUTPUT_DIR": output, "PYTHONUNBUFFERED": "1"}
+def _environment(data: str, output: str, time_limit_s: float) -> dict[str, str]:
+    return {"DATA_DIR": data, "OUTPUT_DIR": output, "TIME_LIMIT_S": f"{time_limit_s:g}", "PYTHONUNBUFFERED": "1"}
 
 
 class BwrapEngine(Engine):
@@ -156,7 +156,7 @@ class BwrapEngine(Engine):
         argv += ["--proc", "/proc", "--dev", "/dev"]
         for device in gpu_devices(settings.gpus):
             argv += ["--dev-bind", device, device]
-        env = _environment(CONTAINER_DATA, CONTAINER_OUTPUT)
+        env = _environment(CONTAINER_DATA, CONTAINER_OUTPUT, settings.time_limit_s)
         env.update(HOME="/tmp", PATH=f"{Path(os.path.realpath(sys.prefix)) / 'bin'}:/usr/local/bin:/usr/bin:/bin")
         # Last: the root folder read-only, as docker's --read-only (the mounts above keep their own mode).
         argv += ["--remount-ro", "/", "--chdir", CONTAINER_SUBMISSION, "--clearenv"]
@@ -205,7 +205,7 @@ class LocalEngine(Engine):
 
     def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
         env = dict(os.environ)
-        env.update(_environment(str(settings.data_dir), str(settings.output_dir)))
+        env.update(_environment(str(settings.data_dir), str(settings.output_dir), settings.time_limit_s))
         env["PATH"] = f"{Path(sys.prefix) / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
         return Launch(argv=list(settings.command), env=env, cwd=scratch / STAGED_SUBMISSION, container=None)
 
@@ -276,7 +276,7 @@ class ContainerEngine(Engine):
         ]
         if cgroup_path:
             argv += ["--cgroup-parent", cgroup_path]
-        for key, value in _environment(CONTAINER_DATA, CONTAINER_OUTPUT).items():
+        for key, value in _environment(CONTAINER_DATA, CONTAINER_OUTPUT, settings.time_limit_s).items():
             argv += ["--env", f"{key}={value}"]
         argv += self._gpu_flags(settings.gpus)
         argv += self._image_volume_flags(str(settings.image))
