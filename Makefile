@@ -238,12 +238,13 @@ eval: $(STAMP) $(DATASET)
 score: $(STAMP)
 	$(PY) -m evaluate score --descriptors $(RUN_DIR)/output/descriptors.npz --gt $(DATA)/gt --out $(RUN_DIR) --config $(DATA)/competition.yaml
 
-# the aggregator `make validate` scores on the train persons
+# the aggregator `make validate` scores on the train persons; VALIDATE_ARGS="--fpr 1e-3 --worst 10" adds options
 AGGREGATOR ?= models/aggregator.onnx
+VALIDATE_ARGS ?=
 
 ## Score AGGREGATOR on the train persons of DATA (the metric of its competition.yaml); the worst tracks, their frames
 validate: $(STAMP) $(DATASET)
-	$(PY) -m evaluate validate --data $(DATA) --aggregator $(AGGREGATOR)
+	$(PY) -m evaluate validate --data $(DATA) --aggregator $(AGGREGATOR) $(VALIDATE_ARGS)
 
 #################################################################################
 # Benchmarks                                                                    #

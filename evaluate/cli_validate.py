@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -44,9 +45,19 @@ class ValidateInputError(click.ClickException):
     help="competition.yaml (FPR targets, primary FPR, similarity); default: the one in --data, else MCS2019's.",
 )
 @click.option(
+    "--fpr",
+    "fprs",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    multiple=True,
+    help="FPR target, repeatable; the first is the primary one (default: those of the config). "
+    "Train has fewer negative pairs than test: a target below 1/negatives is marked unresolvable.",
+)
+@click.option(
     "--worst", type=click.IntRange(min=0), default=5, show_default=True, help="Tracks shown with their frames."
 )
-def validate_command(data_dir: Path, aggregator: Path, config: Path | None, worst: int) -> None:
+def validate_command(
+    data_dir: Path, aggregator: Path, config: Path | None, fprs: tuple[float, ...], worst: int
+) -> None:
     """Score AGGREGATOR on the train persons of DATA with the challenge's metric; show the worst tracks.
 
     References are DATA/train/references.npz when the dataset has them; otherwise each train
@@ -63,6 +74,8 @@ def validate_command(data_dir: Path, aggregator: Path, config: Path | None, wors
         config = data_dir / COMPETITION_FILE
     try:
         metric = load_competition(config).metric
+        if fprs:
+            metric = replace(metric, fpr=tuple(sorted(set(fprs))), primary_fpr=fprs[0])
         result = validate(read_train(data_dir), data_dir, aggregator, metric, worst=worst)
     except ChallengeError as exc:
         raise ValidateInputError(str(exc)) from None

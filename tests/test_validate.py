@@ -24,6 +24,8 @@ from contracts.names import (
     TRAIN_DIR,
 )
 from evaluate.cli import main
+from evaluate.datagen.presets import Preset
+from evaluate.datagen.writer import generate
 from evaluate.trainset import read_train, split_train_tracks
 from evaluate.validation import validate
 
@@ -91,6 +93,8 @@ def brute_force_tpr(root: Path, aggregate, fpr: float) -> float:
     by_person: dict[int, list[int]] = {}
     for track, (person, _) in sorted(tracks.items()):
         by_person.setdefault(person, []).append(track)
+    # A person with one track has no query: it is left out, references and all.
+    by_person = {person: ts for person, ts in by_person.items() if len(ts) >= 2}
     references = [
         (person, frame / np.linalg.norm(frame)) for person, ts in by_person.items() for frame in tracks[ts[0]][1]
     ]
@@ -174,6 +178,31 @@ def test_cli_prints_the_score_and_names_the_worst_track_and_its_frames(tmp_path:
     assert [int(line.split()[1]) for line in frames] == list(range(FRAMES))
     weakest = [line for line in frames if line.endswith("<- weakest")]
     assert len(weakest) == 1 and int(weakest[0].split()[1]) in SPOILED_FRAMES
+
+
+def test_generated_data_validates_through_the_cli_as_make_validate_runs_it(tmp_path: Path) -> None:
+    small = Preset("small", 4, 9, 2, 2, 2, 2, 1, fpr=(0.05, 0.2), primary_fpr=0.05)
+    root = tmp_path / "data"
+    generate(root, small, seed=0, progress=False)
+    command = ["validate", "--data", str(root), "--aggregator", str(BASELINE), "--fpr", "0.2", "--worst", "1"]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+
+    def mean_l2(frames: np.ndarray) -> np.ndarray:
+        mean = frames.mean(axis=0)
+        return mean / np.linalg.norm(mean)
+
+    expected = brute_force_tpr(root, mean_l2, 0.2)
+    table = pd.read_csv(root / TRAIN_DIR / TRACKS_FILE).drop_duplicates("track_id")
+    per_person = table.groupby("person_id").size()
+    queries, persons = int((per_person[per_person >= 2] - 1).sum()), int((per_person >= 2).sum())
+    assert lines[0].startswith(
+        f"validation score: train TPR@FPR=2e-01 {expected:.4f} ({queries} query tracks of {persons} persons, "
+    )
+    assert lines[1].split() == ["subset", "n_tracks", "TPR@2e-01", "mean_pos_dist"]
+    assert lines[3].startswith(f"worst 1 of {queries} tracks at FPR=2e-01")
+    assert sum(line.startswith("    frame ") for line in lines) == 10
 
 
 def test_shipped_train_references_are_used_instead_of_the_split(tmp_path: Path) -> None:
