@@ -144,8 +144,9 @@ def validate(train: TrainSet, data_dir: Path, aggregator: Path, metric: Metric, 
     the similarity are `metric`'s. The `worst` tracks (fewest accepted positives, then the
     smallest margin) carry their frames' diagnoses.
 
-    Raises `AggregatorError` as `run_aggregator` does, and `TrainDataError` when the
-    references leave fewer than two persons with query tracks (no negative pairs).
+    Raises `AggregatorError` as `run_aggregator` does, and `TrainDataError` when shipped
+    references have another dimension than the frames or the references leave fewer than
+    two persons with query tracks (no negative pairs).
     """
     shipped = read_train_references(data_dir)
     if shipped is None:
@@ -158,6 +159,11 @@ def validate(train: TrainSet, data_dir: Path, aggregator: Path, metric: Metric, 
         query_rows = np.flatnonzero(np.isin(train.person_id, shipped.person_id))
         reference_person, reference_descriptor = shipped.person_id, shipped.descriptor.astype(np.float64)
         references_from = "train/references.npz"
+        if reference_descriptor.shape[1] != train.descriptor.shape[1]:
+            raise TrainDataError(
+                f"train/references.npz has dimension {reference_descriptor.shape[1]}, the train frames "
+                f"{train.descriptor.shape[1]}: compute both with the same encoder"
+            )
     persons = np.unique(train.person_id[query_rows])
     if persons.size < 2:
         raise TrainDataError(

@@ -26,7 +26,7 @@ from contracts.names import (
 from evaluate.cli import main
 from evaluate.datagen.presets import Preset
 from evaluate.datagen.writer import generate
-from evaluate.trainset import read_train, split_train_tracks
+from evaluate.trainset import TrainDataError, read_train, split_train_tracks
 from evaluate.validation import validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,6 +217,12 @@ def test_shipped_train_references_are_used_instead_of_the_split(tmp_path: Path) 
     result = validate(train, root, BASELINE, Metric(fpr=(0.1,), primary_fpr=0.1))
     assert result.references_from == "train/references.npz"
     assert (result.score.n_tracks, result.score.n_references) == (36, 24)
+    np.savez(
+        root / TRAIN_DIR / REFERENCES_FILE,
+        **{PERSON_ID_KEY: persons, DESCRIPTOR_KEY: rng.normal(size=(persons.size, DIM + 1))},
+    )
+    with pytest.raises(TrainDataError, match=f"train/references.npz has dimension {DIM + 1}, the train frames {DIM}"):
+        validate(train, root, BASELINE, Metric(fpr=(0.1,), primary_fpr=0.1))
 
 
 @pytest.mark.parametrize(
