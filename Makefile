@@ -50,7 +50,7 @@ STAMP := $(VENV)/.installed
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu \
+.PHONY: help eval venv venv-image test lint score validate models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu \
 	_context _base _context-hash
 
 #################################################################################
@@ -244,6 +244,14 @@ eval: $(STAMP) $(DATASET)
 score: $(STAMP)
 	$(PY) -m evaluate score --descriptors $(RUN_DIR)/output/descriptors.npz --gt $(DATA)/gt --out $(RUN_DIR) --config $(DATA)/competition.yaml
 
+# the aggregator `make validate` scores on the train persons; VALIDATE_ARGS="--fpr 1e-3 --worst 10" adds options
+AGGREGATOR ?= models/aggregator.onnx
+VALIDATE_ARGS ?=
+
+## Score AGGREGATOR on the train persons of DATA (the metric of its competition.yaml); the worst tracks, their frames
+validate: $(STAMP) $(DATASET)
+	$(PY) -m evaluate validate --data $(DATA) --aggregator $(AGGREGATOR) $(VALIDATE_ARGS)
+
 #################################################################################
 # Benchmarks                                                                    #
 #################################################################################
@@ -260,10 +268,11 @@ bench-gpu: $(STAMP)
 # Help                                                                          #
 #################################################################################
 
-## Print the targets and the settings in force
+## Print the targets and the settings in force (target names in colour on a terminal only)
 help:
 	@echo "Targets:"
-	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z0-9_-]+:/{if(doc){split($$1,t,":"); printf "  \033[36m%-14s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then on=$$(printf '\033[36m'); off=$$(printf '\033[0m'); else on=; off=; fi; \
+	awk -v on="$$on" -v off="$$off" '/^## /{doc=substr($$0,4); next} /^[a-zA-Z0-9_-]+:/{if(doc){split($$1,t,":"); printf "  %s%-14s%s %s\n", on, t[1], off, doc}; doc=""}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Settings (make TARGET NAME=value):"
 	@echo "  DATA=$(DATA)  RUN_DIR=$(RUN_DIR)  ENGINE=$(ENGINE)  PRESET=$(PRESET)  SEED=$(SEED)  VENV=$(VENV)"

@@ -6,7 +6,8 @@ track's frame descriptors, and writes one descriptor per track to descriptors.np
 
     python solution.py [--data DIR] [--output DIR] [--batch-size N]
 
-Defaults: $DATA_DIR or /data, $OUTPUT_DIR or /output. Runs inside the submission
+Defaults: $DATA_DIR or /data, $OUTPUT_DIR or /output. The runner sets $TIME_LIMIT_S to the
+run's time limit in seconds, shown on the progress line (900, DevBattle's, without it). Runs inside the submission
 container on Python 3.8, numpy 1.24, onnxruntime-gpu 1.16 and Pillow 10: it imports
 nothing else, so a participant can change any part of it. The GPU is used when ONNX
 Runtime can reach it; set USE_TENSORRT=1 to try TensorRT first.
@@ -42,7 +43,9 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 ENCODER_FILE = "encoder.onnx"
 AGGREGATOR_FILE = "aggregator.onnx"
 IMAGE_SIZE = 112
-TIME_LIMIT_S = 900.0
+# The runner passes the run's limit in this variable; DevBattle's 15 minutes without it.
+TIME_LIMIT_ENV = "TIME_LIMIT_S"
+DEFAULT_TIME_LIMIT_S = 900.0
 TRACK_COLUMNS = ("track_id", "frame", "path")
 # An id written as str(int(id)) would write it: "00123", "+5" and "1e10" are text.
 CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
@@ -53,7 +56,7 @@ SOLUTION_REPORT_FILE = "solution.json"
 PROGRESS_FILE = "progress.json"
 
 # Batches decoded ahead of the encoder: enough to hide decoding, few enough that memory
-# stays bounded on the full 80,500-image test set.
+# stays bounded however many images the test set holds.
 BATCHES_AHEAD = 3
 PROGRESS_EVERY_S = 1.0
 LOG_EVERY_S = 5.0
@@ -66,6 +69,24 @@ class BadInput(Exception):
 def log(message: str) -> None:
     """Print one timestamped line on stderr."""
     print(time.strftime("%H:%M:%S ") + message, file=sys.stderr, flush=True)
+
+
+def time_limit_s() -> float:
+    """Return the run's time limit in seconds: $TIME_LIMIT_S when it is a positive number, else 900.
+
+    A value that is not a positive number is reported in one line and replaced by the default.
+    """
+    text = os.environ.get(TIME_LIMIT_ENV)
+    if text is None:
+        return DEFAULT_TIME_LIMIT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        log(f"${TIME_LIMIT_ENV} must be a positive number of seconds, got {text!r}: using {DEFAULT_TIME_LIMIT_S:.0f}")
+        return DEFAULT_TIME_LIMIT_S
+    return value
 
 
 # --- reading the tracks ---------------------------------------------------------------------
@@ -249,8 +270,11 @@ def decoded_batches(
 class Progress:
     """Reports progress: a line on stderr and progress.json in the output folder."""
 
-    def __init__(self, output_dir: Path, tracks_total: int, images_total: int, frames_per_track: float) -> None:
+    def __init__(
+        self, output_dir: Path, tracks_total: int, images_total: int, frames_per_track: float, limit_s: float
+    ) -> None:
         self.output_dir = output_dir
+        self.limit_s = limit_s
         self.tracks_total = tracks_total
         self.images_total = images_total
         self.frames_per_track = frames_per_track
@@ -281,7 +305,7 @@ class Progress:
             left = (self.images_total - images_done) / rate if rate > 0 else float("inf")
             line = (
                 f"tracks {tracks_done}/{self.tracks_total}  {rate:.1f} images/s  "
-                f"elapsed {elapsed:.0f}s  ETA {left:.0f}s (limit {TIME_LIMIT_S:.0f}s)"
+                f"elapsed {elapsed:.0f}s  ETA {left:.0f}s (limit {self.limit_s:.0f}s)"
             )
             if sys.stderr.isatty() and not final:
                 print("\r" + line, end="", file=sys.stderr, flush=True)
@@ -418,7 +442,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"running on {provider}")
     paths = [p for frames in tracks.values() for p in frames]
     frame_counts = [len(frames) for frames in tracks.values()]
-    progress = Progress(args.output, len(tracks), len(paths), len(paths) / len(tracks))
+    log(f"{len(tracks)} tracks, {len(paths)} images in {args.data / 'tracks.csv'}")
+    progress = Progress(args.output, len(tracks), len(paths), len(paths) / len(tracks), time_limit_s())
     timings: dict[str, float] = {"load_s": time.monotonic() - started}
 
     # Decoding threads share the CPU with the encoder on a CPU run; on a GPU they are the bottleneck.
@@ -459,7 +484,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"error: {exc}")
         return 2
     write_json_atomically(args.output / SOLUTION_REPORT_FILE, report)
-    log("wrote {} descriptors of {} tracks to {}".format(report["descriptor_dim"], report["tracks"], args.output))
+    log(
+        "wrote {} descriptors of dimension {} (one per track) to {}".format(
+            report["tracks"], report["descriptor_dim"], args.output / DESCRIPTORS_FILE
+        )
+    )
     return 0
 
 

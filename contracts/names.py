@@ -1,6 +1,6 @@
 """File names, folder names, column names and array keys of the data and output contracts.
 
-See DESIGN.md. Every place that reads or writes one of these files takes the name from
+See docs/design.md. Every place that reads or writes one of these files takes the name from
 here, so a rename is one edit.
 """
 

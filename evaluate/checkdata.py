@@ -1,7 +1,7 @@
 """Check a dataset folder against the data contract and report every problem at once.
 
 This is how organizers bring real data (see README, "Challenge data"): lay it out as
-DESIGN.md says, run ``python -m evaluate check-data DIR``, fix what it lists. Each
+docs/design.md says, run ``python -m evaluate check-data DIR``, fix what it lists. Each
 finding names the file, the problem and the fix; nothing stops at the first problem.
 """
 
@@ -212,7 +212,7 @@ def image_problem(path: Path) -> str | None:
     """Return what is wrong with the image at `path` as the end of a sentence ("must be RGB, got L"), or None.
 
     A test frame must be an aligned IMAGE_SIZE x IMAGE_SIZE RGB JPEG (the contract of
-    DESIGN.md); a missing or unreadable file is a problem too, never an exception.
+    docs/design.md); a missing or unreadable file is a problem too, never an exception.
     """
     try:
         with Image.open(path) as image:

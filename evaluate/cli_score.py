@@ -14,7 +14,7 @@ from contracts.exits import OrganizerFault, ParticipantFault, fault_exception
 from contracts.names import OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SUBSETS
 from contracts.status import Status
 from evaluate.groundtruth import load_groundtruth
-from evaluate.reports import format_table, write_reports
+from evaluate.reports import format_table, headline, write_reports
 from evaluate.scoring import score_both_rules
 
 
@@ -34,7 +34,8 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
 
     The official scores use the negatives rule of competition.yaml (metric.negatives); the
     other rule is scored too and reported beside them. Writes RUN_DIR/score.json,
-    metrics.txt and roc.png and prints a table. Every bad input is one `Error:` line; the
+    metrics.txt and roc.png and prints the official score (public subset, primary FPR,
+    the configured rule) in one line above a table. Every bad input is one `Error:` line; the
     exit code says whose it is: 1 the submission's (its descriptors, a run that did not end
     ok), 3 the organizer's (ground truth, config, output folder), 2 bad options.
     """
@@ -52,6 +53,7 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
         write_reports(run_dir, scores, metric, alternative)
     except OSError as exc:
         raise OrganizerFault(f"the reports must go to a writable folder, {run_dir} is not: {exc.strerror}") from None
+    click.echo(headline(scores, metric))
     click.echo(format_table(scores, alternative))
 
 

@@ -1,4 +1,4 @@
-"""TPR at fixed FPR targets, exactly as DESIGN.md "Scoring" defines it: pure functions over arrays.
+"""TPR at fixed FPR targets, exactly as docs/design.md, "Metric", defines it: pure functions over arrays.
 
 Scores are similarities (higher means "same person"). For a target FPR ``f`` over
 ``N_neg`` negative pairs, ``k`` negatives may be accepted; the threshold ``t`` is the

@@ -1,4 +1,4 @@
-"""The scorer's reports: score.json, metrics.txt (GitLab metrics format), roc.png and the terminal table.
+"""The scorer's reports: score.json, metrics.txt (GitLab metrics format), roc.png, the terminal table and its headline.
 
 Every function takes the scores of the subsets to report and nothing else, so what a
 report says about a subset is exactly what was passed in: the `--public-only` run
@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from contracts.competition import NEGATIVES, Metric
-from contracts.names import METRICS_FILE, ROC_FILE, SCORE_FILE
+from contracts.names import METRICS_FILE, PUBLIC, ROC_FILE, SCORE_FILE
 from evaluate.scoring import SubsetScore
 
 METRIC_NAME = "tpr_at_fpr"
@@ -103,6 +103,21 @@ def metrics_lines(scores: Mapping[str, SubsetScore], alternative: Mapping[str, S
             f"{name}_{METRIC_NAME}_{fpr_label(p.fpr)}_negatives_{score.negatives} {p.tpr:.6f}" for p in score.points
         ]
     return lines
+
+
+def headline(scores: Mapping[str, SubsetScore], metric: Metric) -> str:
+    """Return the one line of the official score: the public TPR at the primary FPR under `metric.negatives`.
+
+    e.g. ``official score: public TPR@FPR=1e-05 0.5620 (negatives: subset, similarity: euclidean)``;
+    an unresolvable target is marked ``*`` as in the table. Raises KeyError when `scores`
+    holds no public subset.
+    """
+    point = next(p for p in scores[PUBLIC].points if p.fpr == metric.primary_fpr)
+    mark = "" if point.resolvable else _UNRESOLVED_MARK
+    return (
+        f"official score: {PUBLIC} TPR@FPR={fpr_label(point.fpr)} {point.tpr:.4f}{mark} "
+        f"(negatives: {metric.negatives}, similarity: {metric.similarity})"
+    )
 
 
 def format_table(scores: Mapping[str, SubsetScore], alternative: Mapping[str, SubsetScore] | None = None) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a minimal local Debian base image for machines with no image registry (see
-# PLATFORM.md): debootstrap a minbase bookworm with Python 3 and import it into ENGINE.
+# docs/platform.md): debootstrap a minbase bookworm with Python 3 and import it into ENGINE.
 # Idempotent per engine: does nothing when ENGINE already holds the image, and copies it
 # from the other engine when that one holds it (seconds; debootstrap takes a minute).
 # Usage: images/make-base-image.sh [IMAGE] [ENGINE]   (defaults: localhost/mcs-base:bookworm podman)

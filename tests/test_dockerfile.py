@@ -178,14 +178,16 @@ def _readme_docker_commands() -> list[str]:
 @pytest.mark.parametrize("engine", ["docker"], indirect=True)
 def test_readme_docker_run_writes_the_descriptors(image: str, tmp_path: Path) -> None:
     commands = _readme_docker_commands()
-    assert commands[-1].startswith("docker run"), commands
+    runs = [c for c in commands if c.startswith("docker run")]
+    assert len(runs) == 2 and "--gpus all" in runs[0], commands
+    # The CPU variant is the GPU one without --gpus: nothing else may drift between them.
+    assert " ".join(runs[0].replace("--gpus all", "").split()) == " ".join(runs[1].split())
     # The README's own paths ($PWD/data/demo/test, $PWD/out/output) hold, relative to tmp_path.
     tracks = write_test_folder(tmp_path / "data" / "demo" / "test", n_tracks=3)
-    script = "\n".join(commands).replace(README_IMAGE, image)
+    # docker refuses --gpus where there is no GPU ("could not select device driver"): the CPU variant runs there
+    chosen = runs[0] if host_has_gpu() else runs[1]
+    script = "\n".join([c for c in commands if not c.startswith("docker run")] + [chosen]).replace(README_IMAGE, image)
     assert image in script
-    if not host_has_gpu():
-        # docker refuses --gpus where there is no GPU ("could not select device driver")
-        script = script.replace("--gpus all", "")
     done = subprocess.run(["bash", "-euc", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     with np.load(tmp_path / "out" / "output" / DESCRIPTORS_FILE) as written:

@@ -57,6 +57,13 @@ def test_good_submission_is_ok_with_a_full_report(runner, engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_the_submission_is_told_its_time_limit(runner, engine: str) -> None:
+    run = runner(engine, "good", "--time-limit", "37")
+    assert run.report["status"] == "ok", run.report["message"]
+    assert "wrote 5 descriptors within a time limit of 37s" in run.log
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_never_ending_submission_that_ignores_sigterm_is_killed_at_the_limit(runner, engine: str) -> None:
     started = time.monotonic()
     run = runner(engine, "never_ends", "--time-limit", "2")

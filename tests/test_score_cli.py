@@ -117,7 +117,11 @@ def test_score_writes_exact_reports_for_both_subsets(setup):
     assert f"private_tpr_at_fpr_1e-04_negatives_all {everything[PRIVATE].points[2].tpr:.6f}" in metrics
     assert all(len(line.split()) == 2 for line in metrics)
     assert (setup.out / ROC_FILE).read_bytes().startswith(PNG_SIGNATURE)
-    table = result.output.splitlines()
+    official, *table = result.output.splitlines()
+    assert official == (
+        f"official score: public TPR@FPR=1e-06 {expected[PUBLIC].points[0].tpr:.4f}* "
+        "(negatives: subset, similarity: euclidean)"
+    )
     assert table[0].split() == ["subset", "n_tracks", "TPR@1e-06", "TPR@1e-05", "TPR@1e-04", "mean_pos_dist"]
     assert table[1].split()[:3] == [PUBLIC, "60", f"{expected[PUBLIC].points[0].tpr:.4f}*"]
     assert table[2].split()[0] == PRIVATE
@@ -144,6 +148,11 @@ def test_config_chooses_similarity_targets_and_primary(setup, tmp_path):
     assert [p["resolvable"] for p in document["subsets"][PUBLIC]["points"]] == [True, True]
     assert [p["tpr"] for p in document["subsets"][PUBLIC]["points"]] == [p.tpr for p in expected[PUBLIC].points]
     assert "*" not in result.output
+    # The headline is the public score whatever subset is primary: participants never see a private one.
+    public = next(p for p in expected[PUBLIC].points if p.fpr == 0.001)
+    assert result.output.splitlines()[0] == (
+        f"official score: public TPR@FPR=1e-03 {public.tpr:.4f} (negatives: subset, similarity: cosine)"
+    )
 
 
 @pytest.mark.parametrize("primary", [PUBLIC, PRIVATE])
@@ -301,7 +310,8 @@ def test_module_entry_point_exit_codes(setup, project_root):
     command = [sys.executable, "-m", "evaluate", "score", "--gt", str(setup.gt), "--out", str(setup.out)]
     ok = subprocess.run([*command, "--descriptors", str(setup.descriptors)], capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("subset")
+    assert ok.stdout.startswith("official score: public TPR@FPR=1e-06 ")
+    assert ok.stdout.splitlines()[1].startswith("subset")
     bad = subprocess.run([*command, "--descriptors", str(setup.gt)], capture_output=True, text=True, env=env)
     assert bad.returncode == 1
     assert bad.stderr == "Error: gt is not a regular file; write a plain .npz file\n"
@@ -401,4 +411,7 @@ def test_negatives_all_is_the_official_rule_when_configured(tmp_path, string_ids
         assert (written["n_references"], written["n_neg"]) == (60, 60 * 60 - 60 * 2)
         assert set(written["by_negatives"]) == set(NEGATIVES)
         assert written["by_negatives"]["subset"]["points"] == [asdict(p) for p in by_rule["subset"][name].points]
-    assert result.output.splitlines()[3].startswith("public (negatives: subset)")
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"official score: public TPR@FPR=1e-02 {by_rule['all'][PUBLIC].points[0].tpr:.4f}")
+    assert lines[0].endswith("(negatives: all, similarity: euclidean)")
+    assert lines[4].startswith("public (negatives: subset)")

@@ -78,6 +78,28 @@ def test_reports_what_ran_and_the_final_progress(test_folder: Path, tmp_path: Pa
     assert "tracks 5/5" in done.stderr
 
 
+def test_logs_the_track_count_the_dimension_and_the_time_limit_it_was_given(
+    test_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIME_LIMIT_S", "42")
+    done = run_solution(test_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert "5 tracks, 50 images in" in done.stderr
+    assert "(limit 42s)" in done.stderr and "(limit 900s)" not in done.stderr
+    assert "wrote 5 descriptors of dimension 128 (one per track)" in done.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "inf"])
+def test_a_bad_time_limit_falls_back_to_900_seconds_with_one_line(
+    test_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("TIME_LIMIT_S", value)
+    done = run_solution(test_folder, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert f"$TIME_LIMIT_S must be a positive number of seconds, got '{value}': using 900" in done.stderr
+    assert "(limit 900s)" in done.stderr
+
+
 def test_track_order_follows_tracks_csv_not_the_ids(tmp_path: Path) -> None:
     folder = tmp_path / "test"
     table = write_test_folder(folder, n_tracks=3)

@@ -1,4 +1,4 @@
-"""Writing a checked import plan as this project's dataset (DESIGN.md's data contract).
+"""Writing a checked import plan as this project's dataset (the data contract of docs/design.md).
 
 Ids are written as the original strings: text cells in the CSV files, numpy unicode
 arrays (never object arrays) in the npz files. Images are copied byte for byte. The

@@ -50,6 +50,6 @@ class Engine:
         """Send a signal to the run through the engine (only containers need it)."""
 
 
-def environment(data: str, output: str) -> dict[str, str]:
-    """Return the variables every engine gives the submission: where /data and /output are."""
-    return {"DATA_DIR": data, "OUTPUT_DIR": output, "PYTHONUNBUFFERED": "1"}
+def environment(data: str, output: str, time_limit_s: float) -> dict[str, str]:
+    """Return the variables every engine gives the submission: where /data and /output are, and its time limit."""
+    return {"DATA_DIR": data, "OUTPUT_DIR": output, "TIME_LIMIT_S": f"{time_limit_s:g}", "PYTHONUNBUFFERED": "1"}

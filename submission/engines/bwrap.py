@@ -97,7 +97,7 @@ class BwrapEngine(Engine):
         argv += ["--proc", "/proc", "--dev-bind", "/dev/null", "/proc/cmdline", "--dev", "/dev"]
         for device in gpu_devices(settings.gpus):
             argv += ["--dev-bind", device, device]
-        env = environment(CONTAINER_DATA, CONTAINER_OUTPUT)
+        env = environment(CONTAINER_DATA, CONTAINER_OUTPUT, settings.time_limit_s)
         python_prefix = SANDBOX_VENV if _in_venv() else os.path.realpath(sys.prefix)
         env.update(HOME="/tmp", PATH=f"{python_prefix}/bin:/usr/local/bin:/usr/bin:/bin")
         # Last: the root folder read-only, as docker's --read-only (the mounts above keep their own mode).

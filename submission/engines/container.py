@@ -140,7 +140,7 @@ class ContainerEngine(Engine):
         ]
         if cgroup_path:
             argv += ["--cgroup-parent", cgroup_path]
-        for key, value in environment(CONTAINER_DATA, CONTAINER_OUTPUT).items():
+        for key, value in environment(CONTAINER_DATA, CONTAINER_OUTPUT, settings.time_limit_s).items():
             argv += ["--env", f"{key}={value}"]
         argv += self._gpu_flags(settings.gpus)
         argv += self._image_volume_flags(str(settings.image))

@@ -21,6 +21,6 @@ class LocalEngine(Engine):
 
     def launch(self, settings: RunSettings, cgroup_path: str | None, run_name: str, scratch: Path) -> Launch:
         env = dict(os.environ)
-        env.update(environment(str(settings.data_dir), str(settings.output_dir)))
+        env.update(environment(str(settings.data_dir), str(settings.output_dir), settings.time_limit_s))
         env["PATH"] = f"{Path(sys.prefix) / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
         return Launch(argv=list(settings.command), env=env, cwd=scratch / STAGED_SUBMISSION, container=None)
