@@ -48,6 +48,12 @@ _ID_FIX = f"write each id as an integer or as 1 to {MAX_ID_CHARS} printable char
 _SHOWN = 5
 IMAGE_FORMAT = "JPEG"
 
+NEGATIVES_ALL_NOTE = (
+    "metric.negatives is all: the public score compares public tracks with the private persons' references "
+    "too, so every public score a participant sees depends on the private references and tells a little "
+    "about them with each submission; `negatives: subset` keeps the public score blind to the private subset"
+)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -64,12 +70,13 @@ class Finding:
 
 @dataclass
 class Report:
-    """The findings and, for the summary, what was counted on the way."""
+    """The findings and, for the summary, what was counted on the way and what the organizer must know (`notes`)."""
 
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     negatives: dict[str, int] = field(default_factory=dict)
     fpr: tuple[float, ...] = ()
+    notes: list[str] = field(default_factory=list)
 
     def add(self, file: str, problem: str, fix: str) -> None:
         """Record one finding."""
@@ -103,10 +110,14 @@ def _check_competition(root: Path, report: Report) -> None:
         report.add(COMPETITION_FILE, "is missing", "write one (name, time_limit_s, hardware, metric): see README")
         return
     try:
-        report.fpr = load_competition(path).metric.fpr
+        metric = load_competition(path).metric
     except ConfigError as exc:
         for problem in exc.problems:
             report.add(COMPETITION_FILE, problem, "correct the field (see contracts/competition.py for the keys)")
+        return
+    report.fpr = metric.fpr
+    if metric.negatives == "all":
+        report.notes.append(NEGATIVES_ALL_NOTE)
 
 
 def _check_tracks(

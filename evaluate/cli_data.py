@@ -47,6 +47,8 @@ def check_data(data_dir: Path, quiet: bool) -> None:
     Exit code 0 when the dataset is usable, 1 when problems were found, 2 on a usage error.
     """
     report = check_dataset(data_dir, progress=not quiet)
+    for note in report.notes:
+        click.echo(f"note: {note}")
     if report.findings:
         for finding in report.findings:
             click.echo(f"- {finding}")

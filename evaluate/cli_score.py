@@ -38,7 +38,10 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
     """Score DESCRIPTORS on the public and private subsets: TPR at each FPR target.
 
     The official scores use the negatives rule of competition.yaml (metric.negatives); the
-    other rule is scored too and reported beside them. Writes RUN_DIR/score.json,
+    other rule is scored too and reported beside them, except with --public-only under
+    `negatives: subset`: then the private rows of the ground truth are dropped once it is
+    checked, and the other rule (public tracks against private references too) is not
+    scored, so no output depends on the private subset. Writes RUN_DIR/score.json,
     metrics.txt and roc.png and prints a table. Every bad input is one `Error:` line and
     exit code 2.
     """
@@ -48,14 +51,20 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
         metric = load_competition(config).metric
         truth = load_groundtruth(gt_dir)
         submitted = read_descriptors(descriptors, expected_track_ids=truth.track_id, dim=truth.dim)
+        # The public job under `negatives: subset` keeps nothing of the private subset, so
+        # that no byte it writes can depend on it; the other rule would need all references.
+        private_blind = public_only and metric.negatives == "subset"
+        rules = (metric.negatives,) if private_blind else NEGATIVES
+        if private_blind:
+            truth = truth.restricted(subsets)
         by_rule = {
             rule: score_submission(submitted, truth, metric.fpr, subsets, similarity=metric.similarity, negatives=rule)
-            for rule in NEGATIVES
+            for rule in rules
         }
     except ChallengeError as exc:
         raise ScoreInputError(str(exc)) from None
     scores = by_rule[metric.negatives]
-    (alternative,) = (by_rule[rule] for rule in NEGATIVES if rule != metric.negatives)
+    alternative = next((by_rule[rule] for rule in rules if rule != metric.negatives), None)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_reports(run_dir, scores, metric, alternative)

@@ -65,8 +65,12 @@ def score_submission(
     `negatives` chooses the references each subset's tracks meet (`GroundTruth.subset`):
     ``"subset"``, the references of the subset's persons, or ``"all"``, every reference.
 
-    `descriptors` must already hold exactly the ground truth's track ids, in their kind
-    (see `contracts.descriptors.read_descriptors`); rows are matched to labels by track id.
+    `descriptors` is the whole validated output (see `contracts.descriptors.read_descriptors`):
+    it must hold every track of `truth`, in its id kind, and may hold more (`truth` may be
+    restricted to some subsets, `GroundTruth.restricted`); rows are matched to labels by
+    track id. Every check that can refuse the output runs first, on the whole output,
+    before any subset is scored, so its message is the same whichever subsets are scored.
+
     Raises `InvalidOutputError` when the cosine option meets a zero descriptor, ValueError
     when `descriptors` does not hold every track of a subset in the ground truth's id kind
     or `negatives` is not a known rule.
@@ -76,6 +80,8 @@ def score_submission(
             f"descriptors must hold {id_kind(truth.track_id.dtype)} track ids like the ground truth, got "
             f"{id_kind(descriptors.track_id.dtype)} ids; validate them with read_descriptors"
         )
+    if similarity == "cosine":
+        _refuse_zero_rows(descriptors)
     order = np.argsort(descriptors.track_id, kind="stable")
     sorted_ids = descriptors.track_id[order]
     scores = {}
@@ -101,8 +107,9 @@ def score_subset(
     float64 scores). The result does not depend on it beyond the last-bit rounding of the
     matrix product (see `metrics.negated_distances`).
 
-    Raises `InvalidOutputError` when `similarity` is cosine and a track descriptor is zero;
-    ValueError when `similarity` is unknown or `block_rows` is below 1.
+    Raises ValueError when `similarity` is unknown, is cosine and a track descriptor is
+    zero (`score_submission` refuses those first, as the participant's error), or
+    `block_rows` is below 1.
     """
     tracks, references = _prepared(part, track_descriptors, similarity)
     n_tracks, n_references = tracks.shape[0], references.shape[0]
@@ -158,17 +165,21 @@ def _prepared(part: SubsetTruth, tracks: np.ndarray, similarity: str) -> tuple[n
         return tracks, references
     if similarity != "cosine":
         raise ValueError(f"similarity must be euclidean or cosine, got {similarity!r}")
-    zero = np.flatnonzero(~tracks.any(axis=1))
-    if zero.size:
-        raise InvalidOutputError(
-            f"descriptors must be non-zero for cosine similarity, got {zero.size} zero row(s) "
-            f"(track ids {few_ids(part.track_id[zero])}); a zero vector has no direction"
-        )
     try:
         references = normalize_rows(references)
     except ValueError as exc:
         raise GroundTruthError(f"the {part.name} references cannot be compared by cosine similarity: {exc}") from None
     return normalize_rows(tracks), references
+
+
+def _refuse_zero_rows(descriptors: Descriptors) -> None:
+    """Refuse zero rows under cosine similarity, counted over the whole output, ids in file order."""
+    zero = np.flatnonzero(~descriptors.descriptor.any(axis=1))
+    if zero.size:
+        raise InvalidOutputError(
+            f"descriptors must be non-zero for cosine similarity, got {zero.size} zero row(s) "
+            f"(track ids {few_ids(descriptors.track_id[zero])}); a zero vector has no direction"
+        )
 
 
 def _largest(values: np.ndarray, count: int) -> np.ndarray:
