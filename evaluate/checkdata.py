@@ -29,6 +29,7 @@ from contracts.names import (
     IMAGE_SIZE,
     LABEL_COLUMNS,
     PERSON_ID_KEY,
+    PUBLIC,
     REFERENCES_FILE,
     SUBSETS,
     TEST_DIR,
@@ -40,6 +41,7 @@ from contracts.names import (
     TRAIN_DIR,
     TRAIN_TRACK_COLUMNS,
 )
+from evaluate.metaleaks import LEAK_FIX, LEAK_Z, OrderLeak, measure_orders
 
 _TRACK, _FRAME, _PATH = TRACK_COLUMNS
 _PERSON, _SUBSET = LABEL_COLUMNS[1], LABEL_COLUMNS[2]
@@ -47,6 +49,12 @@ _ID_COLUMNS = (_TRACK, _PERSON)
 _ID_FIX = f"write each id as an integer or as 1 to {MAX_ID_CHARS} printable characters"
 _SHOWN = 5
 IMAGE_FORMAT = "JPEG"
+
+NEGATIVES_ALL_NOTE = (
+    "metric.negatives is all: the public score compares public tracks with the private persons' references "
+    "too, so every public score a participant sees depends on the private references and tells a little "
+    "about them with each submission; `negatives: subset` keeps the public score blind to the private subset"
+)
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,14 @@ class Finding:
 
 @dataclass
 class Report:
-    """The findings and, for the summary, what was counted on the way."""
+    """The findings and, for the summary, what was counted on the way and what the organizer must know (`notes`)."""
 
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     negatives: dict[str, int] = field(default_factory=dict)
     fpr: tuple[float, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    orders: list[OrderLeak] = field(default_factory=list)
 
     def add(self, file: str, problem: str, fix: str) -> None:
         """Record one finding."""
@@ -93,7 +103,8 @@ def check_dataset(root: Path, progress: bool = False) -> Report:
     references = _check_references(root, report)
     dim = None if references is None else references[1].shape[1]
     _check_train_descriptors(root, train, dim, report)
-    _check_labels(root, test, references, report)
+    labels = _check_labels(root, test, references, report)
+    _check_metadata(root, test, labels, report)
     return report
 
 
@@ -103,10 +114,14 @@ def _check_competition(root: Path, report: Report) -> None:
         report.add(COMPETITION_FILE, "is missing", "write one (name, time_limit_s, hardware, metric): see README")
         return
     try:
-        report.fpr = load_competition(path).metric.fpr
+        metric = load_competition(path).metric
     except ConfigError as exc:
         for problem in exc.problems:
             report.add(COMPETITION_FILE, problem, "correct the field (see contracts/competition.py for the keys)")
+        return
+    report.fpr = metric.fpr
+    if metric.negatives == "all":
+        report.notes.append(NEGATIVES_ALL_NOTE)
 
 
 def _check_tracks(
@@ -317,11 +332,12 @@ def _check_train_descriptors(root: Path, train: pd.DataFrame | None, dim: int | 
 
 def _check_labels(
     root: Path, tracks: pd.DataFrame | None, references: tuple[np.ndarray, np.ndarray] | None, report: Report
-) -> None:
+) -> pd.DataFrame | None:
+    """Check gt/test_labels.csv against the tracks and references; return the table when it could be read."""
     name = f"{GT_DIR}/{TEST_LABELS_FILE}"
     labels = _read_csv(root / GT_DIR / TEST_LABELS_FILE, name, LABEL_COLUMNS, report)
     if labels is None:
-        return
+        return None
     unknown = sorted(set(labels[_SUBSET].astype(str)) - set(SUBSETS))
     if unknown:
         report.add(name, f"{_SUBSET} must be one of {', '.join(SUBSETS)}, got {', '.join(unknown)}", "fix the subsets")
@@ -359,6 +375,37 @@ def _check_labels(
         report,
     ):
         _check_label_references(labels, references[0], report)
+    return labels
+
+
+def _check_metadata(root: Path, tracks: pd.DataFrame | None, labels: pd.DataFrame | None, report: Report) -> None:
+    """Refuse test files whose times, inodes, names or listing order tell subsets or persons (`metaleaks`)."""
+    if tracks is None or labels is None:
+        return
+    test_dir = root / TEST_DIR
+    rows = zip(tracks[_TRACK].astype(str), tracks[_PATH].astype(str), strict=True)
+    present = [(track, path) for track, path in rows if (test_dir / path).is_file()]
+    by_track = {
+        str(track): (str(person), subset == PUBLIC)
+        for track, person, subset in zip(labels[_TRACK], labels[_PERSON], labels[_SUBSET], strict=True)
+    }
+    report.orders = measure_orders(test_dir, [t for t, _ in present], [p for _, p in present], by_track)
+    for order in report.orders:
+        if order.leaks:
+            report.add(TEST_DIR, f"the {order.order} order of the test files {_told(order)}", LEAK_FIX)
+
+
+def _told(order: OrderLeak) -> str:
+    """What an order tells, in words with its numbers."""
+    told = []
+    if order.subset_z > LEAK_Z:
+        told.append(f"sorts public from private (Spearman rho {order.subset_rho:+.2f}, z {order.subset_z:.1f})")
+    if order.person_z > LEAK_Z:
+        told.append(
+            f"groups tracks by person ({order.same_person} neighbouring tracks share a person, "
+            f"{order.expected_same_person:.1f} by chance, z {order.person_z:.1f})"
+        )
+    return " and ".join(told) + ", which a submission can read"
 
 
 def _check_label_references(labels: pd.DataFrame, reference_person: np.ndarray, report: Report) -> None:

@@ -49,6 +49,8 @@ def check_data(data_dir: Path, quiet: bool) -> None:
     fix, as in every command: 1 is the participant's fault), 2 on a usage error.
     """
     report = check_dataset(data_dir, progress=not quiet)
+    for note in report.notes:
+        click.echo(f"note: {note}")
     if report.findings:
         for finding in report.findings:
             click.echo(f"- {finding}")
@@ -57,6 +59,12 @@ def check_data(data_dir: Path, quiet: bool) -> None:
     click.echo(f"{data_dir}: follows the data contract")
     for name, count in report.counts.items():
         click.echo(f"  {name}: {count:,}")
+    for order in report.orders:
+        click.echo(
+            f"  test files by {order.order}: rho with subset {order.subset_rho:+.3f} (z {order.subset_z:.1f}), "
+            f"neighbours of one person {order.same_person} ({order.expected_same_person:.1f} by chance, "
+            f"z {order.person_z:.1f})"
+        )
     for subset, negatives in report.negatives.items():
         resolvable = ", ".join(f"{f:g} {'yes' if negatives * f >= 1 else 'no'}" for f in report.fpr)
         click.echo(f"  {subset} negative pairs: {negatives:,} (FPR targets resolvable: {resolvable})")

@@ -33,7 +33,10 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
     """Score DESCRIPTORS on the public and private subsets: TPR at each FPR target.
 
     The official scores use the negatives rule of competition.yaml (metric.negatives); the
-    other rule is scored too and reported beside them. Writes RUN_DIR/score.json,
+    other rule is scored too and reported beside them, except with --public-only under
+    `negatives: subset`: then the private rows of the ground truth are dropped once it is
+    checked, and the other rule (public tracks against private references too) is not
+    scored, so no output depends on the private subset. Writes RUN_DIR/score.json,
     metrics.txt and roc.png and prints the official score (public subset, primary FPR,
     the configured rule) in one line above a table. Every bad input is one `Error:` line; the
     exit code says whose it is: 1 the submission's (its descriptors, a run that did not end

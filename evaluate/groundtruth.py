@@ -7,6 +7,7 @@ The ground truth is the organizer's: every problem found here is a `GroundTruthE
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,26 @@ class GroundTruth:
             reference_person=self.reference_person[references],
             reference_descriptor=self.reference_descriptor[references],
             negatives=negatives,
+        )
+
+    def restricted(self, subsets: Sequence[str]) -> GroundTruth:
+        """Return the ground truth of `subsets` only: their tracks and the references of their persons.
+
+        Nothing of the other subsets is left in it, so a score computed from it under
+        ``negatives: subset`` cannot depend on them. Raises ValueError when a name is not
+        one of the subsets.
+        """
+        unknown = sorted(set(subsets) - set(SUBSETS))
+        if unknown:
+            raise ValueError(f"subsets must be among {', '.join(SUBSETS)}, got {', '.join(unknown)}")
+        tracks = np.isin(self.track_subset, list(subsets))
+        references = np.isin(self.reference_person, np.unique(self.track_person[tracks]))
+        return GroundTruth(
+            reference_person=self.reference_person[references],
+            reference_descriptor=self.reference_descriptor[references],
+            track_id=self.track_id[tracks],
+            track_person=self.track_person[tracks],
+            track_subset=self.track_subset[tracks],
         )
 
 

@@ -73,17 +73,27 @@ def collect_entries(scores_dir: Path) -> list[Entry]:
     return [read_entry(path, scores_dir) for path in sorted(scores_dir.rglob(SCORE_FILE))]
 
 
+def running_rank_key(public: float, date: datetime, team: str) -> tuple[float, datetime, str]:
+    """Return the sort key of a submission while the competition runs: best public TPR first.
+
+    Ties on the public score go to the earlier submission, then to the team name. The key
+    takes no private number, so nothing ordered by it can reveal one.
+    """
+    return (-public, date, team)
+
+
 def best_per_team(entries: Sequence[Entry], by_private: bool = False) -> list[Entry]:
     """Return each team's best entry, best first: by public TPR, or by private TPR when `by_private`.
 
-    Ties go to the earlier submission, then to the team name. An entry without a private
-    score ranks below every entry with one when `by_private`.
+    Without `by_private` the order is `running_rank_key`'s and never reads a private score.
+    With it, ties on the private TPR go to the better public one, then to the earlier
+    submission and the team name; an entry without a private score ranks below every
+    entry with one.
     """
 
     def key(entry: Entry) -> tuple[float, float, datetime, str]:
         private = entry.private if entry.private is not None else -1.0
-        primary, secondary = (private, entry.public) if by_private else (entry.public, private)
-        return (-primary, -secondary, entry.date, entry.team)
+        return (-private if by_private else 0.0, *running_rank_key(entry.public, entry.date, entry.team))
 
     best: dict[str, Entry] = {}
     for entry in sorted(entries, key=key):

@@ -20,6 +20,7 @@ from contracts.competition import Metric, Negatives, Similarity
 from contracts.descriptors import Descriptors
 from contracts.errors import InvalidOutputError
 from contracts.ids import few_ids, id_kind
+from contracts.names import PRIVATE
 from evaluate.groundtruth import GroundTruth, GroundTruthError, SubsetTruth
 from evaluate.metrics import OperatingPoint, binned_roc, negated_distances, negatives_needed, normalize_rows, tpr_at_fpr
 
@@ -66,8 +67,12 @@ def score_submission(
     `negatives` chooses the references each subset's tracks meet (`GroundTruth.subset`):
     ``"subset"``, the references of the subset's persons, or ``"all"``, every reference.
 
-    `descriptors` must already hold exactly the ground truth's track ids, in their kind
-    (see `contracts.descriptors.read_descriptors`); rows are matched to labels by track id.
+    `descriptors` is the whole validated output (see `contracts.descriptors.read_descriptors`):
+    it must hold every track of `truth`, in its id kind, and may hold more (`truth` may be
+    restricted to some subsets, `GroundTruth.restricted`); rows are matched to labels by
+    track id. Every check that can refuse the output runs first, on the whole output,
+    before any subset is scored, so its message is the same whichever subsets are scored.
+
     Raises `InvalidOutputError` when the cosine option meets a zero descriptor, ValueError
     when `descriptors` does not hold every track of a subset in the ground truth's id kind
     or `negatives` is not a known rule.
@@ -77,6 +82,8 @@ def score_submission(
             f"descriptors must hold {id_kind(truth.track_id.dtype)} track ids like the ground truth, got "
             f"{id_kind(descriptors.track_id.dtype)} ids; validate them with read_descriptors"
         )
+    if similarity == "cosine":
+        _refuse_zero_rows(descriptors)
     order = np.argsort(descriptors.track_id, kind="stable")
     sorted_ids = descriptors.track_id[order]
     scores = {}
@@ -91,18 +98,26 @@ def score_submission(
 
 def score_both_rules(
     descriptors: Descriptors, truth: GroundTruth, metric: Metric, subsets: Sequence[str]
-) -> tuple[dict[str, SubsetScore], dict[str, SubsetScore]]:
-    """Score `subsets` under the negatives rule of `metric` and under the other one.
+) -> tuple[dict[str, SubsetScore], dict[str, SubsetScore] | None]:
+    """Score `subsets` under the negatives rule of `metric` and, where it says nothing private, the other one.
 
     Returns (official, alternative): the scores by subset of `metric.negatives`, and of the
-    other rule, reported beside them. Raises as `score_submission`.
+    other rule, reported beside them. When `subsets` leaves the private subset out under
+    `negatives: subset` (the public job), the ground truth is cut to those subsets first and
+    the other rule, which compares public tracks with private references too, is not scored
+    (alternative is None): nothing returned depends on the private subset. Raises as
+    `score_submission`.
     """
+    private_blind = PRIVATE not in subsets and metric.negatives == Negatives.SUBSET
+    if private_blind:
+        truth = truth.restricted(subsets)
+    rules = (metric.negatives,) if private_blind else tuple(Negatives)
     by_rule = {
         rule: score_submission(descriptors, truth, metric.fpr, subsets, similarity=metric.similarity, negatives=rule)
-        for rule in Negatives
+        for rule in rules
     }
-    (other,) = (rule for rule in Negatives if rule != metric.negatives)
-    return by_rule[metric.negatives], by_rule[other]
+    alternative = next((by_rule[rule] for rule in rules if rule != metric.negatives), None)
+    return by_rule[metric.negatives], alternative
 
 
 def score_subset(
@@ -118,8 +133,9 @@ def score_subset(
     float64 scores). The result does not depend on it beyond the last-bit rounding of the
     matrix product (see `metrics.negated_distances`).
 
-    Raises `InvalidOutputError` when `similarity` is cosine and a track descriptor is zero;
-    ValueError when `similarity` is unknown or `block_rows` is below 1.
+    Raises ValueError when `similarity` is unknown, is cosine and a track descriptor is
+    zero (`score_submission` refuses those first, as the participant's error), or
+    `block_rows` is below 1.
     """
     tracks, references = _prepared(part, track_descriptors, similarity)
     n_tracks, n_references = tracks.shape[0], references.shape[0]
@@ -175,17 +191,21 @@ def _prepared(part: SubsetTruth, tracks: np.ndarray, similarity: str) -> tuple[n
         return tracks, references
     if similarity != Similarity.COSINE:
         raise ValueError(f"similarity must be euclidean or cosine, got {similarity!r}")
-    zero = np.flatnonzero(~tracks.any(axis=1))
-    if zero.size:
-        raise InvalidOutputError(
-            f"descriptors must be non-zero for cosine similarity, got {zero.size} zero row(s) "
-            f"(track ids {few_ids(part.track_id[zero])}); a zero vector has no direction"
-        )
     try:
         references = normalize_rows(references)
     except ValueError as exc:
         raise GroundTruthError(f"the {part.name} references cannot be compared by cosine similarity: {exc}") from None
     return normalize_rows(tracks), references
+
+
+def _refuse_zero_rows(descriptors: Descriptors) -> None:
+    """Refuse zero rows under cosine similarity, counted over the whole output, ids in file order."""
+    zero = np.flatnonzero(~descriptors.descriptor.any(axis=1))
+    if zero.size:
+        raise InvalidOutputError(
+            f"descriptors must be non-zero for cosine similarity, got {zero.size} zero row(s) "
+            f"(track ids {few_ids(descriptors.track_id[zero])}); a zero vector has no direction"
+        )
 
 
 def _largest(values: np.ndarray, count: int) -> np.ndarray:

@@ -6,6 +6,7 @@ import hashlib
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from contracts.competition import load_competition, write_competition
 from contracts.names import (
     COMPETITION_FILE,
     DESCRIPTOR_KEY,
@@ -299,3 +301,13 @@ def test_the_cli_exits_2_on_a_missing_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check-data", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+@pytest.mark.parametrize("negatives", ["subset", "all"])
+def test_the_cli_says_when_the_public_score_depends_on_the_private_references(copy: Path, negatives: str) -> None:
+    config = copy / COMPETITION_FILE
+    competition = load_competition(config)
+    write_competition(config, replace(competition, metric=replace(competition.metric, negatives=negatives)), "test")
+    result = CliRunner().invoke(main, ["check-data", str(copy), "--quiet"])
+    said = "note: metric.negatives is all: the public score compares public tracks with the private persons' references"
+    assert (said in result.output) == (negatives == "all"), result.output

@@ -91,3 +91,16 @@ def test_broken_score_file_is_one_error_line(scores: Path, tmp_path: Path) -> No
 def test_missing_scores_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LeaderboardError, match="the scores folder must exist"):
         collect_entries(tmp_path / "nowhere")
+
+
+def test_while_running_equal_public_scores_never_look_at_the_private_score(tmp_path: Path) -> None:
+    # The later submission of each tie has the better private score: today's rule would show it.
+    folder = tmp_path / "scores"
+    _write_score(folder, "alpha", "1", public=0.70, private=0.40, day=10)
+    _write_score(folder, "alpha", "2", public=0.70, private=0.90, day=11)
+    _write_score(folder, "beta", "3", public=0.70, private=0.95, day=12)
+    ranked = best_per_team(collect_entries(folder))
+    assert [(e.team, e.date.day) for e in ranked] == [("alpha", 11), ("beta", 13)]
+    page = _render(folder, tmp_path / "index.html")
+    assert page.index("alpha") < page.index("beta")
+    assert "1970-01-11" in page and "1970-01-12" not in page

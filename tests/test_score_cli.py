@@ -172,7 +172,10 @@ def test_public_only_says_nothing_about_the_private_subset(setup, tmp_path, prim
     for text in written:
         assert PRIVATE not in text
         assert not any(tpr in text for tpr in private_tprs)
-    assert document["subsets"] == {PUBLIC: full_document["subsets"][PUBLIC]}
+    public = full_document["subsets"][PUBLIC]
+    # Under `negatives: subset` the public job scores no other rule (it would read private references).
+    public["by_negatives"] = {"subset": public["by_negatives"]["subset"]}
+    assert document["subsets"] == {PUBLIC: public}
     assert document["primary"]["subset"] == PUBLIC
     public_only = score_submission(
         Descriptors(setup.case.track_id, setup.case.descriptor), load_groundtruth(setup.gt), Metric().fpr, (PUBLIC,)
@@ -415,3 +418,56 @@ def test_negatives_all_is_the_official_rule_when_configured(tmp_path, string_ids
     assert lines[0].startswith(f"official score: public TPR@FPR=1e-02 {by_rule['all'][PUBLIC].points[0].tpr:.4f}")
     assert lines[0].endswith("(negatives: all, similarity: euclidean)")
     assert lines[4].startswith("public (negatives: subset)")
+
+
+def _replace_private_ground_truth(case: Case, gt: Path, seed: int) -> None:
+    """Rewrite gt/ with every private person renamed, new private references (2 each, not 3), label rows shuffled."""
+    rng = np.random.default_rng(seed)
+    private = case.track_subset == PRIVATE
+    persons = np.unique(case.track_person[private])
+    kept = ~np.isin(case.reference_person, persons)
+    new_person = np.repeat(persons + 10**6, 2)
+    new_descriptor = rng.normal(size=(new_person.size, case.reference_descriptor.shape[1])).astype(np.float32)
+    order = np.concatenate([np.flatnonzero(~private), rng.permutation(np.flatnonzero(private))])
+    Case(
+        reference_person=np.concatenate([case.reference_person[kept], new_person]),
+        reference_descriptor=np.concatenate([case.reference_descriptor[kept], new_descriptor]),
+        track_id=case.track_id[order],
+        track_person=np.where(private, case.track_person + 10**6, case.track_person)[order],
+        track_subset=case.track_subset[order],
+        descriptor=case.descriptor[order],
+    ).write_gt(gt)
+
+
+@pytest.mark.parametrize("similarity", ["euclidean", "cosine"])
+def test_public_job_under_negatives_subset_reads_nothing_private(setup, tmp_path, similarity):
+    setup.config = tmp_path / "competition.yaml"
+    setup.config.write_text(f"metric: {{similarity: {similarity}, negatives: subset}}\n")
+
+    def public_job() -> list[bytes]:
+        result = setup.score("--public-only")
+        assert result.exit_code == 0, result.output
+        written = [(setup.out / name).read_bytes() for name in (SCORE_FILE, METRICS_FILE, ROC_FILE)]
+        return [result.output.encode(), *written]
+
+    before = public_job()
+    _replace_private_ground_truth(setup.case, setup.gt, seed=5)
+    assert setup.score().exit_code == 0
+    assert public_job() == before
+    table, document, metrics, _ = before
+    assert b"negatives: all" not in table and b"negatives_all" not in metrics
+    assert set(json.loads(document)["subsets"][PUBLIC]["by_negatives"]) == {"subset"}
+
+
+@pytest.mark.parametrize("job", [(), ("--public-only",)], ids=["private job", "public job"])
+def test_a_zeroed_private_track_fails_every_job_with_one_message_naming_no_subset(setup, tmp_path, job):
+    setup.config = tmp_path / "competition.yaml"
+    setup.config.write_text("metric: {similarity: cosine}\n")
+    row = int(np.flatnonzero(setup.case.track_subset == PRIVATE)[0])
+    run_arrays(setup, lambda a: a[DESCRIPTOR_KEY].__setitem__(row, 0.0))
+    result = setup.score(*job)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: descriptors must be non-zero for cosine similarity, got 1 zero row(s) "
+        f"(track ids {setup.case.track_id[row]}); a zero vector has no direction\n"
+    )

@@ -3,6 +3,9 @@
 Persons are split into train, public and private parts (a person has tracks in one part
 only). Track ids are a random permutation, so neither an id nor the row order of
 test/tracks.csv says which subset a track is in; public and private tracks are mixed.
+Test images are rendered one person at a time into a scratch folder, then copied into
+test/ in a random order and given one timestamp (`evaluate.testfiles`), so no file's
+metadata says it either.
 Every random draw comes from a generator seeded by (seed, stream, index...), never from
 a shared stream, so the same seed gives the same bytes whatever is generated first.
 """
@@ -46,10 +49,13 @@ from evaluate.datagen.faces import load_chips
 from evaluate.datagen.frames import FrameStyle, decode, draw_condition, render_frame, render_reference
 from evaluate.datagen.identities import IdentityStyle, pick_identities
 from evaluate.datagen.presets import Preset
+from evaluate.testfiles import place_files, settle_times
 
 TRAIN = "train"
 IMAGES_DIR = "images"
 FRAME_KEY = TRACK_COLUMNS[1]
+# Test images are rendered here, person by person, then copied into test/ in a random order.
+_UNSHUFFLED = ".test-unshuffled"
 # Seed streams: (seed, stream, ...) keys the generator of each kind of draw.
 _PLAN, _IDENTITY, _REFERENCE, _TRACK = range(4)
 # Images decoded and waiting for the encoder; bounds memory on the mcs2019 preset.
@@ -178,7 +184,7 @@ class _Writer:
                 jpeg = render_reference(face, np.random.default_rng([self.seed, _REFERENCE, person, index]))
                 self.references.add(decode(jpeg), (person, index), self.encoder)
             made += self.preset.references
-        folder = self.staging / (TRAIN_DIR if is_train else TEST_DIR)
+        folder = self.staging / (TRAIN_DIR if is_train else _UNSHUFFLED)
         for _ in range(int(self.track_counts[slot])):
             track_id = int(next(self.train_ids if is_train else self.test_ids))
             rng = np.random.default_rng([self.seed, _TRACK, int(is_train), track_id])
@@ -197,10 +203,16 @@ class _Writer:
         return made
 
     def finish(self) -> None:
-        """Encode what is still queued; write the CSV tables, references.npz and frame_descriptors.npz."""
+        """Encode what is still queued; move the test images into test/ in a random order and give them one time;
+        write the CSV tables, references.npz and frame_descriptors.npz."""
         self.references.flush(self.encoder)
         self.train_frames.flush(self.encoder)
+        unshuffled = self.staging / _UNSHUFFLED
+        test_images = [p.relative_to(unshuffled) for p in unshuffled.rglob("*.jpg")]
+        place_files([(unshuffled / p, self.staging / TEST_DIR / p) for p in test_images])
+        shutil.rmtree(unshuffled)
         _write_tables(self.staging, self.labels, self.train_rows)
+        settle_times(self.staging / TEST_DIR)
         ref_rows, ref_descriptors = self.references.sorted_by_row(self.encoder.dim)
         # The encoder's raw descriptors have norm ~1.43; the baseline's track descriptors are unit
         # vectors. Unit references make the Euclidean score measure identity, not a norm gap

@@ -1,7 +1,8 @@
 """Writing a checked import plan as this project's dataset (the data contract of docs/design.md).
 
 Ids are written as the original strings: text cells in the CSV files, numpy unicode
-arrays (never object arrays) in the npz files. Images are copied byte for byte. The
+arrays (never object arrays) in the npz files. Images are copied byte for byte, the test
+images in a random order and with one timestamp (`evaluate.testfiles`). The
 dataset is built in a sibling folder and moved into place at the end, so the output never
 holds half an import.
 """
@@ -34,6 +35,7 @@ from contracts.names import (
 )
 from evaluate.datagen.writer import save_arrays
 from evaluate.mcs2019.check import FRAME, SOURCE, Plan
+from evaluate.testfiles import place_files, settle_times
 
 IMAGES_DIR = "images"
 _TRACK, _FRAME, _PATH = TRACK_COLUMNS
@@ -58,6 +60,7 @@ def write_dataset(plan: Plan, out: Path, competition: Path | None = None, progre
             test = _copy_frames(plan.test, staging / TEST_DIR, bar)
             train = _copy_frames(plan.train, staging / TRAIN_DIR, bar)
         test[list(TRACK_COLUMNS)].to_csv(staging / TEST_DIR / TRACKS_FILE, index=False)
+        settle_times(staging / TEST_DIR)
         train[list(TRAIN_TRACK_COLUMNS)].to_csv(staging / TRAIN_DIR / TRACKS_FILE, index=False)
         save_arrays(
             staging / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE,
@@ -90,13 +93,11 @@ def write_dataset(plan: Plan, out: Path, competition: Path | None = None, progre
 
 
 def _copy_frames(frames: pd.DataFrame, part: Path, bar: tqdm) -> pd.DataFrame:
-    """Copy each frame's image to part/images/<track_id>/<frame>.jpg; return the rows with their new path."""
+    """Copy each frame's image to part/images/<track_id>/<frame>.jpg in a random order (`testfiles.place_files`);
+    return the rows with their new path."""
     paths = [f"{IMAGES_DIR}/{track}/{frame}.jpg" for track, frame in zip(frames[_TRACK], frames[FRAME], strict=True)]
-    for track in frames[_TRACK].unique():
-        (part / IMAGES_DIR / track).mkdir(parents=True)
-    for source, path in zip(frames[SOURCE], paths, strict=True):
-        shutil.copyfile(source, part / path)
-        bar.update()
+    place_files([(Path(source), part / path) for source, path in zip(frames[SOURCE], paths, strict=True)])
+    bar.update(len(paths))
     return frames.assign(**{_PATH: paths})
 
 
