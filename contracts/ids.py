@@ -30,7 +30,8 @@ import numpy as np
 MAX_ID_CHARS = 64
 _CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 _INT64 = np.iinfo(np.int64)
-_SHOWN = 5
+#: How many ids, names or lines a message shows before "..." (every message of the project).
+SHOWN = 5
 
 
 class IdKind(StrEnum):
@@ -117,5 +118,5 @@ def few_ids(ids: np.ndarray) -> str:
     String ids are quoted and escaped (``'a1', 'b\\x1b'``): they may come from a submission,
     and a control character must never reach a terminal.
     """
-    shown = [repr(i) if isinstance(i, str) else str(int(i)) for i in ids[:_SHOWN].tolist()]
-    return ", ".join(shown) + (", ..." if ids.size > _SHOWN else "")
+    shown = [repr(i) if isinstance(i, str) else str(int(i)) for i in ids[:SHOWN].tolist()]
+    return ", ".join(shown) + (", ..." if ids.size > SHOWN else "")

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from contracts.competition import load_competition
 from contracts.errors import ConfigError
-from contracts.ids import MAX_ID_CHARS, IdKind, as_ids, id_kind, id_text_problem, parse_ids
+from contracts.ids import MAX_ID_CHARS, SHOWN, IdKind, as_ids, id_kind, id_text_problem, parse_ids
 from contracts.names import (
     COMPETITION_FILE,
     DESCRIPTOR_KEY,
@@ -45,7 +45,6 @@ _TRACK, _FRAME, _PATH = TRACK_COLUMNS
 _PERSON, _SUBSET = LABEL_COLUMNS[1], LABEL_COLUMNS[2]
 _ID_COLUMNS = (_TRACK, _PERSON)
 _ID_FIX = f"write each id as an integer or as 1 to {MAX_ID_CHARS} printable characters"
-_SHOWN = 5
 IMAGE_FORMAT = "JPEG"
 
 
@@ -203,7 +202,7 @@ def _check_images(folder: Path, name: str, paths: pd.Series, report: Report, pro
     for problem, where in problems.items():
         report.add(
             name,
-            f"{len(where)} images: {problem} (e.g. {', '.join(where[:_SHOWN])})",
+            f"{len(where)} images: {problem} (e.g. {', '.join(where[:SHOWN])})",
             f"write every frame as an aligned {IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG at the path tracks.csv names",
         )
 
@@ -253,7 +252,7 @@ def _check_test_leaks(root: Path, tracks: pd.DataFrame | None, report: Report) -
         report.add(
             TEST_DIR,
             f"holds {len(stray)} files that tracks.csv does not name, which a submission can read "
-            f"(e.g. {', '.join(stray[:_SHOWN])})",
+            f"(e.g. {', '.join(stray[:SHOWN])})",
             f"keep only tracks.csv and its images in {TEST_DIR}/; labels and references go to {GT_DIR}/",
         )
 
@@ -451,5 +450,5 @@ def _descriptor_matrix(descriptor: np.ndarray, name: str, report: Report) -> boo
 
 
 def _few(ids: np.ndarray) -> str:
-    text = ", ".join(str(i) for i in ids[:_SHOWN].tolist())
-    return text + (", ..." if ids.size > _SHOWN else "")
+    text = ", ".join(str(i) for i in ids[:SHOWN].tolist())
+    return text + (", ..." if ids.size > SHOWN else "")
