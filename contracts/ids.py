@@ -112,6 +112,17 @@ def kind_mismatch(what: str, kind: IdKind, reference: str, reference_kind: IdKin
     )
 
 
+def few(values: object) -> str:
+    """Return the first SHOWN of `values` (an array, a Series or a list) for a message: ``"a, b, c, ..."``.
+
+    Strings are shown without quotes and with their control characters as escapes
+    (``b\\x1b``): names and ids read from data files reach a terminal.
+    """
+    items = list(np.asarray(values).ravel().tolist())
+    shown = [repr(item)[1:-1] if isinstance(item, str) else str(item) for item in items[:SHOWN]]
+    return ", ".join(shown) + (", ..." if len(items) > SHOWN else "")
+
+
 def few_ids(ids: np.ndarray) -> str:
     """Return the first few ids of `ids` for a message, e.g. ``"3, 8, 9, 12, 40, ..."``.
 

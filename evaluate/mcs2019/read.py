@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contracts.ids import SHOWN
+from contracts.ids import few
 from evaluate.checkdata import Finding
 from evaluate.mcs2019.layout import (
     FRAME_ID,
@@ -203,13 +203,6 @@ def read_descriptors(path: Path, problems: Problems) -> np.ndarray | None:
             "recompute those descriptors with the organizers' encoder",
         )
     return array
-
-
-def few(values: object) -> str:
-    """Return the first few of `values` (an array, a Series or a list) for a message: ``"a, b, c, ..."``."""
-    items = list(np.asarray(values).ravel().tolist())
-    text = ", ".join(str(v) for v in items[:SHOWN])
-    return text + (", ..." if len(items) > SHOWN else "")
 
 
 def _report_lines(problems: Problems, name: str, table: pd.DataFrame, mask: np.ndarray, problem: str, fix: str) -> None:
