@@ -30,7 +30,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from contracts.errors import InvalidOutputError
-from contracts.ids import MAX_ID_CHARS, SHOWN, IdKind, as_ids, few_ids, id_kind, kind_mismatch
+from contracts.ids import MAX_ID_CHARS, SHOWN, IdKind, as_ids, beyond_int64, few_ids, id_kind, kind_mismatch
 from contracts.names import DESCRIPTOR_KEY, TRACK_ID_KEY, TRACKS_FILE
 from contracts.units import format_size
 
@@ -411,11 +411,9 @@ def _read_data(member: _Member) -> np.ndarray:
 
 
 def _check_id_range(track_id: np.ndarray) -> None:
-    # uint64 ids above the int64 range would wrap to other (negative) ids when converted.
-    if track_id.dtype == np.uint64 and track_id.size and int(track_id.max()) > np.iinfo(np.int64).max:
-        raise InvalidOutputError(
-            f"{TRACK_ID_KEY} must fit in int64, got {int(track_id.max())}; write the ids of {TRACKS_FILE}"
-        )
+    too_large = beyond_int64(track_id)
+    if too_large is not None:
+        raise InvalidOutputError(f"{TRACK_ID_KEY} must fit in int64, got {too_large}; write the ids of {TRACKS_FILE}")
 
 
 def _check_finite(track_id: np.ndarray, descriptor: np.ndarray) -> None:

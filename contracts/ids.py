@@ -79,10 +79,20 @@ def as_ids(ids: np.ndarray) -> np.ndarray:
     if id_kind(ids.dtype) is IdKind.STRING:
         # astype(str) would keep a big-endian '>U'; the plain 'U<n>' dtype is native.
         return ids.astype(np.dtype(f"U{ids.dtype.itemsize // 4}"))
-    # uint64 ids above the int64 range would wrap to other (negative) ids when converted.
-    if ids.dtype == np.uint64 and ids.size and int(ids.max()) > _INT64.max:
-        raise ValueError(f"ids must fit in int64, got {int(ids.max())}")
+    too_large = beyond_int64(ids)
+    if too_large is not None:
+        raise ValueError(f"ids must fit in int64, got {too_large}")
     return ids.astype(np.int64)
+
+
+def beyond_int64(ids: np.ndarray) -> int | None:
+    """Return the largest of integer `ids` when it does not fit int64 (only uint64 ids can), else None.
+
+    Such ids would wrap to other, negative, ids when converted.
+    """
+    if ids.dtype == np.uint64 and ids.size and int(ids.max()) > _INT64.max:
+        return int(ids.max())
+    return None
 
 
 def id_text_problem(ids: np.ndarray) -> str | None:
