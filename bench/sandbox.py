@@ -18,13 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contracts.exits import EXIT_ORGANIZER
 from contracts.names import RUN_REPORT_FILE, TRACK_COLUMNS, TRACKS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGE = "localhost/mcs-base:bookworm"
 ENGINES = ("local", "bwrap", "podman")
-# The runner's exit code when the engine cannot run at all (README, "Running a submission").
-EXIT_ENGINE = 3
 
 
 def no_op(engine: str) -> list[str]:
@@ -55,7 +54,7 @@ def run_engine(engine: str, test_dir: Path, run_dir: Path, image: str) -> tuple[
         lines = done.stderr.strip().splitlines()
         return wall, lines[-1] if lines else f"exit {done.returncode} without {RUN_REPORT_FILE}"
     report: dict[str, Any] = json.loads(report_path.read_text())
-    if done.returncode == EXIT_ENGINE:
+    if done.returncode == EXIT_ORGANIZER:
         return wall, str(report.get("message"))
     return wall, report
 

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from contracts.errors import InvalidOutputError
-from contracts.ids import MAX_ID_CHARS, IdKind, as_ids, few_ids, id_kind, kind_mismatch
+from contracts.ids import MAX_ID_CHARS, SHOWN, IdKind, as_ids, beyond_int64, few_ids, id_kind, kind_mismatch
 from contracts.names import DESCRIPTOR_KEY, TRACK_ID_KEY, TRACKS_FILE
 from contracts.units import format_size
 
@@ -41,7 +41,6 @@ DEFAULT_MAX_BYTES = 1024**3
 MAX_DIM = 4096
 _KEYS = (TRACK_ID_KEY, DESCRIPTOR_KEY)
 _EXPECTED_MEMBERS = {f"{key}.npy" for key in _KEYS}
-_SHOWN = 5
 # numpy writes a header of about 128 bytes for these arrays; anything longer is not
 # numpy.savez output, and numpy's header parser (ast.literal_eval) must never see a long
 # crafted header: a few kilobytes of nesting exhaust it.
@@ -225,7 +224,7 @@ def _check_directory(path: Path, members: list[zipfile.ZipInfo], max_bytes: int)
     repeated = sorted(name for name, count in Counter(m.filename for m in members).items() if count > 1)
     if repeated:
         raise InvalidOutputError(
-            f"{path.name} must hold each array once, got {', '.join(repeated[:_SHOWN])} more than once; "
+            f"{path.name} must hold each array once, got {', '.join(repeated[:SHOWN])} more than once; "
             "write it with a single numpy.savez call"
         )
     # The uncompressed size is bounded too: a small archive must not inflate into memory.
@@ -248,7 +247,7 @@ def _check_directory(path: Path, members: list[zipfile.ZipInfo], max_bytes: int)
     extra = sorted(names - _EXPECTED_MEMBERS)
     if extra:
         raise InvalidOutputError(
-            f"{path.name} holds unexpected entries {', '.join(extra[:_SHOWN])}; "
+            f"{path.name} holds unexpected entries {', '.join(extra[:SHOWN])}; "
             f"it must hold only {TRACK_ID_KEY} and {DESCRIPTOR_KEY}"
         )
     return {m.filename[:-4]: m for m in members}
@@ -412,11 +411,9 @@ def _read_data(member: _Member) -> np.ndarray:
 
 
 def _check_id_range(track_id: np.ndarray) -> None:
-    # uint64 ids above the int64 range would wrap to other (negative) ids when converted.
-    if track_id.dtype == np.uint64 and track_id.size and int(track_id.max()) > np.iinfo(np.int64).max:
-        raise InvalidOutputError(
-            f"{TRACK_ID_KEY} must fit in int64, got {int(track_id.max())}; write the ids of {TRACKS_FILE}"
-        )
+    too_large = beyond_int64(track_id)
+    if too_large is not None:
+        raise InvalidOutputError(f"{TRACK_ID_KEY} must fit in int64, got {too_large}; write the ids of {TRACKS_FILE}")
 
 
 def _check_finite(track_id: np.ndarray, descriptor: np.ndarray) -> None:

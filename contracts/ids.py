@@ -30,7 +30,8 @@ import numpy as np
 MAX_ID_CHARS = 64
 _CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 _INT64 = np.iinfo(np.int64)
-_SHOWN = 5
+#: How many ids, names or lines a message shows before "..." (every message of the project).
+SHOWN = 5
 
 
 class IdKind(StrEnum):
@@ -78,10 +79,20 @@ def as_ids(ids: np.ndarray) -> np.ndarray:
     if id_kind(ids.dtype) is IdKind.STRING:
         # astype(str) would keep a big-endian '>U'; the plain 'U<n>' dtype is native.
         return ids.astype(np.dtype(f"U{ids.dtype.itemsize // 4}"))
-    # uint64 ids above the int64 range would wrap to other (negative) ids when converted.
-    if ids.dtype == np.uint64 and ids.size and int(ids.max()) > _INT64.max:
-        raise ValueError(f"ids must fit in int64, got {int(ids.max())}")
+    too_large = beyond_int64(ids)
+    if too_large is not None:
+        raise ValueError(f"ids must fit in int64, got {too_large}")
     return ids.astype(np.int64)
+
+
+def beyond_int64(ids: np.ndarray) -> int | None:
+    """Return the largest of integer `ids` when it does not fit int64 (only uint64 ids can), else None.
+
+    Such ids would wrap to other, negative, ids when converted.
+    """
+    if ids.dtype == np.uint64 and ids.size and int(ids.max()) > _INT64.max:
+        return int(ids.max())
+    return None
 
 
 def id_text_problem(ids: np.ndarray) -> str | None:
@@ -111,11 +122,22 @@ def kind_mismatch(what: str, kind: IdKind, reference: str, reference_kind: IdKin
     )
 
 
+def few(values: object) -> str:
+    """Return the first SHOWN of `values` (an array, a Series or a list) for a message: ``"a, b, c, ..."``.
+
+    Strings are shown without quotes and with their control characters as escapes
+    (``b\\x1b``): names and ids read from data files reach a terminal.
+    """
+    items = list(np.asarray(values).ravel().tolist())
+    shown = [repr(item)[1:-1] if isinstance(item, str) else str(item) for item in items[:SHOWN]]
+    return ", ".join(shown) + (", ..." if len(items) > SHOWN else "")
+
+
 def few_ids(ids: np.ndarray) -> str:
     """Return the first few ids of `ids` for a message, e.g. ``"3, 8, 9, 12, 40, ..."``.
 
     String ids are quoted and escaped (``'a1', 'b\\x1b'``): they may come from a submission,
     and a control character must never reach a terminal.
     """
-    shown = [repr(i) if isinstance(i, str) else str(int(i)) for i in ids[:_SHOWN].tolist()]
-    return ", ".join(shown) + (", ..." if ids.size > _SHOWN else "")
+    shown = [repr(i) if isinstance(i, str) else str(int(i)) for i in ids[:SHOWN].tolist()]
+    return ", ".join(shown) + (", ..." if ids.size > SHOWN else "")

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from contracts.competition import load_competition
 from contracts.errors import ConfigError
-from contracts.ids import MAX_ID_CHARS, IdKind, as_ids, id_kind, id_text_problem, parse_ids
+from contracts.ids import MAX_ID_CHARS, SHOWN, IdKind, as_ids, few, id_kind, id_text_problem, parse_ids
 from contracts.names import (
     COMPETITION_FILE,
     DESCRIPTOR_KEY,
@@ -47,7 +47,6 @@ _TRACK, _FRAME, _PATH = TRACK_COLUMNS
 _PERSON, _SUBSET = LABEL_COLUMNS[1], LABEL_COLUMNS[2]
 _ID_COLUMNS = (_TRACK, _PERSON)
 _ID_FIX = f"write each id as an integer or as 1 to {MAX_ID_CHARS} printable characters"
-_SHOWN = 5
 IMAGE_FORMAT = "JPEG"
 
 NEGATIVES_ALL_NOTE = (
@@ -142,7 +141,7 @@ def _check_tracks(
         persons_per_track = table.groupby(_TRACK)[_PERSON].nunique()
         mixed = persons_per_track.index[persons_per_track > 1].to_numpy()
         if mixed.size:
-            report.add(name, f"tracks {_few(mixed)} have more than one {_PERSON}", "give each track one person")
+            report.add(name, f"tracks {few(mixed)} have more than one {_PERSON}", "give each track one person")
         report.counts[f"{part} persons"] = int(table[_PERSON].nunique())
     _check_images(root / part, name, table[_PATH].astype(str), report, progress)
     return table
@@ -187,7 +186,7 @@ def _check_frames(table: pd.DataFrame, name: str, report: Report) -> None:
     if wrong.size:
         report.add(
             name,
-            f"{wrong.size} tracks do not have {FRAMES_PER_TRACK} frames (tracks {_few(wrong)}, "
+            f"{wrong.size} tracks do not have {FRAMES_PER_TRACK} frames (tracks {few(wrong)}, "
             f"e.g. {int(counts[wrong[0]])} frames)",
             f"give every track exactly {FRAMES_PER_TRACK} frames",
         )
@@ -199,7 +198,7 @@ def _check_frames(table: pd.DataFrame, name: str, report: Report) -> None:
         report.add(
             name,
             f"{misnumbered.size} tracks do not number their frames 0..{FRAMES_PER_TRACK - 1} "
-            f"(tracks {_few(misnumbered)})",
+            f"(tracks {few(misnumbered)})",
             f"number the frames of each track 0 to {FRAMES_PER_TRACK - 1} in time order",
         )
 
@@ -218,7 +217,7 @@ def _check_images(folder: Path, name: str, paths: pd.Series, report: Report, pro
     for problem, where in problems.items():
         report.add(
             name,
-            f"{len(where)} images: {problem} (e.g. {', '.join(where[:_SHOWN])})",
+            f"{len(where)} images: {problem} (e.g. {', '.join(where[:SHOWN])})",
             f"write every frame as an aligned {IMAGE_SIZE}x{IMAGE_SIZE} RGB JPEG at the path tracks.csv names",
         )
 
@@ -268,7 +267,7 @@ def _check_test_leaks(root: Path, tracks: pd.DataFrame | None, report: Report) -
         report.add(
             TEST_DIR,
             f"holds {len(stray)} files that tracks.csv does not name, which a submission can read "
-            f"(e.g. {', '.join(stray[:_SHOWN])})",
+            f"(e.g. {', '.join(stray[:SHOWN])})",
             f"keep only tracks.csv and its images in {TEST_DIR}/; labels and references go to {GT_DIR}/",
         )
 
@@ -344,7 +343,7 @@ def _check_labels(
     counts = labels[_TRACK].value_counts()
     repeated = counts.index[counts > 1].to_numpy()
     if repeated.size:
-        report.add(name, f"tracks {_few(repeated)} are labelled more than once", "label each test track once")
+        report.add(name, f"tracks {few(repeated)} are labelled more than once", "label each test track once")
     listed_ids = None if tracks is None else tracks[_TRACK].to_numpy()
     if listed_ids is not None and _same_kind(
         name, f"{_TRACK} of {name}", labels[_TRACK].to_numpy(), f"{TEST_DIR}/{TRACKS_FILE}", listed_ids, report
@@ -355,11 +354,11 @@ def _check_labels(
             (np.setdiff1d(labelled, listed), f"labels name tracks {{}} that {TEST_DIR}/{TRACKS_FILE} does not list"),
         ):
             if ids.size:
-                report.add(name, problem.format(_few(ids)), f"label exactly the tracks of {TEST_DIR}/{TRACKS_FILE}")
+                report.add(name, problem.format(few(ids)), f"label exactly the tracks of {TEST_DIR}/{TRACKS_FILE}")
     subsets_of = labels.groupby(_PERSON)[_SUBSET].nunique()
     both = subsets_of.index[subsets_of > 1].to_numpy()
     if both.size:
-        report.add(name, f"persons {_few(both)} have tracks in both subsets", "put each person in one subset only")
+        report.add(name, f"persons {few(both)} have tracks in both subsets", "put each person in one subset only")
     for subset in SUBSETS:
         in_subset = labels[labels[_SUBSET] == subset]
         report.counts[f"{subset} tracks"] = len(in_subset)
@@ -413,10 +412,10 @@ def _check_label_references(labels: pd.DataFrame, reference_person: np.ndarray, 
     persons = np.unique(labels[_PERSON].to_numpy())
     without = np.setdiff1d(persons, reference_person)
     if without.size:
-        report.add(name, f"labelled persons {_few(without)} have no reference", "add their reference descriptors")
+        report.add(name, f"labelled persons {few(without)} have no reference", "add their reference descriptors")
     orphans = np.setdiff1d(reference_person, persons)
     if orphans.size:
-        report.add(name, f"references of persons {_few(orphans)} who have no test track", "drop them")
+        report.add(name, f"references of persons {few(orphans)} who have no test track", "drop them")
     report.counts["references"] = int(reference_person.size)
     references_of = pd.Series(reference_person).value_counts()
     for subset in SUBSETS:
@@ -495,8 +494,3 @@ def _descriptor_matrix(descriptor: np.ndarray, name: str, report: Report) -> boo
         report.add(name, f"{DESCRIPTOR_KEY} holds NaN or inf", "recompute the descriptors")
         return False
     return True
-
-
-def _few(ids: np.ndarray) -> str:
-    text = ", ".join(str(i) for i in ids[:_SHOWN].tolist())
-    return text + (", ..." if ids.size > _SHOWN else "")

@@ -11,7 +11,7 @@ import pytest
 
 from contracts import ids as ids_module
 from contracts.errors import RunnerError
-from contracts.ids import MAX_ID_CHARS, IdKind, as_ids, id_kind, id_text_problem, parse_ids
+from contracts.ids import MAX_ID_CHARS, IdKind, as_ids, few, id_kind, id_text_problem, parse_ids
 from contracts.names import TRACKS_FILE
 from contracts.tracks import read_track_ids
 
@@ -112,3 +112,16 @@ def test_solution_applies_the_same_rule(texts, kind, expected):
 
 def test_docstring_examples():
     assert doctest.testmod(ids_module).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        (np.arange(3), "0, 1, 2"),
+        (np.arange(10, 20), "10, 11, 12, 13, 14, ..."),
+        (["images/a.jpg", "b\x1b[2Kok"], "images/a.jpg, b\\x1b[2Kok"),
+        (np.array(["3f2a", "c0de\r"]), "3f2a, c0de\\r"),
+    ],
+)
+def test_few_shows_the_first_values_with_control_characters_escaped(values: object, shown: str) -> None:
+    assert few(values) == shown

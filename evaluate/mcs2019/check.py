@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from contracts.ids import few
 from contracts.names import FRAMES_PER_TRACK, IMAGE_SIZE, LABEL_COLUMNS, PRIVATE, PUBLIC, SUBSETS, TRACK_COLUMNS
 from evaluate.checkdata import image_problem
 from evaluate.mcs2019.layout import (
@@ -37,7 +38,7 @@ from evaluate.mcs2019.layout import (
     TRAIN_TABLE,
     WARP_PATH,
 )
-from evaluate.mcs2019.read import FILE_ROWS, LINE, ROW, Original, Problems, few
+from evaluate.mcs2019.read import FILE_ROWS, LINE, ROW, Original, Problems
 
 FRAME = TRACK_COLUMNS[1]
 #: Column of the plan's frame tables: the original image's absolute path.

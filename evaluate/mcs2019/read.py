@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contracts.ids import few
 from evaluate.checkdata import Finding
 from evaluate.mcs2019.layout import (
     FRAME_ID,
@@ -41,7 +42,6 @@ LINE = "_line"
 ROW = "_row"
 #: Key of `DataFrame.attrs` holding the number of rows of the file, dropped rows included.
 FILE_ROWS = "file_rows"
-_SHOWN = 5
 # Ids become folder names (test/images/<track_id>/) and CSV cells: no separators, no dots.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _TRUE = frozenset({"true", "1"})
@@ -203,13 +203,6 @@ def read_descriptors(path: Path, problems: Problems) -> np.ndarray | None:
             "recompute those descriptors with the organizers' encoder",
         )
     return array
-
-
-def few(values: object) -> str:
-    """Return the first few of `values` (an array, a Series or a list) for a message: ``"a, b, c, ..."``."""
-    items = list(np.asarray(values).ravel().tolist())
-    text = ", ".join(str(v) for v in items[:_SHOWN])
-    return text + (", ..." if len(items) > _SHOWN else "")
 
 
 def _report_lines(problems: Problems, name: str, table: pd.DataFrame, mask: np.ndarray, problem: str, fix: str) -> None:
