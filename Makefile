@@ -83,7 +83,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts evaluate submission models ci bench solution.py
+	$(BIN)/mypy contracts evaluate submission models ci challenge bench solution.py
 	$(BIN)/hadolint --failure-threshold warning Dockerfile
 
 #################################################################################

@@ -60,7 +60,7 @@ def running_rows(records: Sequence[Record], baseline: str | None = None) -> list
     `baseline` names the organizers' team, whose row is marked.
     """
     best = []
-    for team, own in _by_team(records).items():
+    for own in _by_team(records).values():
         scored = _scored(own)
         if scored:
             top = min(scored, key=_public_key)
@@ -129,9 +129,7 @@ def render_html(rows: Sequence[Row], fpr: float, final: bool, title: str, update
         if final
         else "Public scores; the private ones are revealed when the competition ends."
     )
-    body = [
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in _cells(row, final)) + "</tr>" for row in rows
-    ]
+    body = ["<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in _cells(row, final)) + "</tr>" for row in rows]
     return "\n".join(
         [
             "<!DOCTYPE html>",

@@ -87,12 +87,18 @@ def admit_command(store_url: str, config: Path, pipeline: str, team: str, merge_
 @click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="The run's folder (run.json).")
 @click.option("--score", "score_path", type=click.Path(path_type=Path), help="The full score.json, when it ran ok.")
 @click.option(
-    "--keep", "keep_dir", required=True, type=click.Path(path_type=Path), help="Organizer-side folder for the descriptors."
+    "--keep",
+    "keep_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Organizer-side folder for the descriptors.",
 )
 def record_command(store_url: str, pipeline: str, run_dir: Path, score_path: Path | None, keep_dir: Path) -> None:
     """Record how the run of PIPELINE ended and, when it ran ok, its public and private scores. Prints no score."""
     with _opened(store_url) as store:
-        record = record_run(store, pipeline, run_dir, score_path if score_path and score_path.exists() else None, keep_dir)
+        record = record_run(
+            store, pipeline, run_dir, score_path if score_path and score_path.exists() else None, keep_dir
+        )
     if record is None:
         click.echo(f"pipeline {pipeline} was never admitted (an earlier job failed): nothing to record")
     else:
@@ -103,7 +109,9 @@ def record_command(store_url: str, pipeline: str, run_dir: Path, score_path: Pat
 @store_option
 @config_option
 @pipeline_option
-@click.option("--team", default=None, help="The team (its project path), for its quota when the pipeline has no record.")
+@click.option(
+    "--team", default=None, help="The team (its project path), for its quota when the pipeline has no record."
+)
 @click.option("--score", "score_path", type=click.Path(path_type=Path), help="The public-only score.json, if any.")
 @click.option("--token", envvar="MR_NOTE_TOKEN", default=None, help="Project access token (api scope, Reporter).")
 @click.option("--api-url", envvar="CI_API_V4_URL", default=None, help="GitLab's API root.")
@@ -140,7 +148,9 @@ def note_command(
         click.echo(body, nl=False)
         return
     if not (api_url and project and merge_request):
-        raise click.ClickException("a merge request pipeline must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID")
+        raise click.ClickException(
+            "a merge request pipeline must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID"
+        )
     try:
         note_id = post_note(notes_url(api_url, project, merge_request), token, body)
     except NotePostError as exc:
@@ -155,7 +165,7 @@ def note_command(
 @pipeline_option
 @click.option("--unpick", is_flag=True, help="Withdraw the pick instead.")
 def pick_command(store_url: str, config: Path, pipeline: str, unpick: bool) -> None:
-    """Use the submission of PIPELINE as one of its team's final submissions (up to submissions.final, until the end)."""
+    """Use the submission of PIPELINE as one of its team's finals (up to submissions.final, until phases.end)."""
     competition = _competition(config)
     with _opened(store_url) as store:
         if unpick:
@@ -195,7 +205,9 @@ def leaderboard_command(store_url: str, config: Path, out: Path, form: str, titl
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise click.ClickException(f"the leaderboard must go to a writable path, {out} is not: {exc.strerror}") from None
+        raise click.ClickException(
+            f"the leaderboard must go to a writable path, {out} is not: {exc.strerror}"
+        ) from None
     click.echo(f"wrote {out}: {len(rows)} teams, {'final (private)' if final else 'running (public)'}")
 
 
@@ -222,7 +234,9 @@ def clock_command(store_url: str, instant: str | None, wall: bool) -> None:
             try:
                 pinned = datetime.fromisoformat(instant)
             except ValueError:
-                raise click.ClickException(f"--set must be an ISO 8601 time like 2019-05-20T10:00:00Z, got {instant}")
+                raise click.ClickException(
+                    f"--set must be an ISO 8601 time like 2019-05-20T10:00:00Z, got {instant}"
+                ) from None
             store.set_clock(pinned if pinned.tzinfo else pinned.replace(tzinfo=UTC))
         elif wall:
             store.set_clock(None)

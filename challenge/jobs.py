@@ -35,9 +35,7 @@ def admit(
     return store.admit(team, merge_request, commit, pipeline, lambda own, now: refusal(competition, own, now))
 
 
-def record_run(
-    store: Store, pipeline: str, run_dir: Path, score_path: Path | None, keep_dir: Path
-) -> Record | None:
+def record_run(store: Store, pipeline: str, run_dir: Path, score_path: Path | None, keep_dir: Path) -> Record | None:
     """Set the end of the run of `pipeline` from `run_dir`/run.json, and its scores from `score_path` when it ran ok.
 
     The run's descriptors are copied to `keep_dir`/descriptors.npz (organizer side) for a
@@ -138,4 +136,3 @@ def _history(own: Sequence[Record], current: Record) -> list[str]:
     for record in earlier:
         lines.append(f"| {stamp(record.created_at)} | {record.commit[:8]} | {record.public_tpr:.4f} |")
     return [*lines, ""]
-

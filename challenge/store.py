@@ -154,9 +154,7 @@ class Store:
             try:
                 import psycopg
             except ImportError as exc:
-                raise StoreError(
-                    "a PostgreSQL store needs psycopg: pip install -r requirements/host.txt"
-                ) from exc
+                raise StoreError("a PostgreSQL store needs psycopg: pip install -r requirements/host.txt") from exc
             try:
                 return psycopg.connect(self.url, autocommit=True)
             except psycopg.Error as exc:
@@ -323,7 +321,9 @@ class Store:
             if not columns["public"][0] or columns["public"][0] == "{}":
                 raise KeyError("public")
         except (KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"a score.json written by `python -m evaluate score` must be stored, got: {exc!r}") from exc
+            raise StoreError(
+                f"a score.json written by `python -m evaluate score` must be stored, got: {exc!r}"
+            ) from exc
         keep = descriptors if descriptors is not None else self._descriptors_of(submission_id)
         self._rows(
             "UPDATE submissions SET primary_fpr = ?, public_points = ?, public_mpd = ?, private_points = ?, "

@@ -52,7 +52,9 @@ def postgres_server() -> Iterator[str]:
     )
     options = f"-k {folder} -c listen_addresses= -c fsync=off"
     subprocess.run(
-        _as_postgres(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"),
+        _as_postgres(
+            str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"
+        ),
         check=True,
         capture_output=True,
     )

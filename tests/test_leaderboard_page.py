@@ -58,6 +58,7 @@ def _board(url: Path, config: Path, out: Path, now: datetime, form: str = "html"
     return done.output
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
 def test_running_page_in_chromium_shows_public_scores_only_ties_to_the_earlier(
     store_and_config: tuple[Path, Path], tmp_path: Path
@@ -74,6 +75,7 @@ def test_running_page_in_chromium_shows_public_scores_only_ties_to_the_earlier(
     assert not leaked, f"the running page's DOM holds the private scores {leaked}"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
 def test_after_the_end_the_page_ranks_by_private_with_public_beside(
     store_and_config: tuple[Path, Path], tmp_path: Path

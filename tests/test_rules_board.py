@@ -66,9 +66,7 @@ def test_refused_runs_and_the_organizers_faults_do_not_count() -> None:
 
 
 def test_refusal_before_the_start_after_the_end_and_over_quota() -> None:
-    competition = Competition(
-        phases=Phases(start=T0, end=T0 + 48 * HOUR), submissions=Submissions(per_day=1, final=1)
-    )
+    competition = Competition(phases=Phases(start=T0, end=T0 + 48 * HOUR), submissions=Submissions(per_day=1, final=1))
     assert refusal(competition, [], T0 - HOUR) == (
         "The competition opens at 2019-05-20 10:00 UTC: submissions are scored from then on."
     )

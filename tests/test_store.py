@@ -31,7 +31,7 @@ def postgres() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store: an SQLite file, or a new database on the session's PostgreSQL server."""
     if request.param == "sqlite":
@@ -79,7 +79,7 @@ def test_a_record_keeps_what_the_pipeline_saw(store_url: str) -> None:
 def test_eight_concurrent_writers_lose_nothing(store_url: str) -> None:
     open_store(store_url).close()
     jobs = [(store_url, f"team/{w}", [f"{w}-{i}" for i in range(10)], None) for w in range(8)]
-    with multiprocessing.get_context("spawn").Pool(8) as pool:
+    with multiprocessing.get_context("fork").Pool(8) as pool:
         admitted = pool.starmap(_admit_many, jobs)
     assert admitted == [10] * 8
     records = open_store(store_url).records()
@@ -90,7 +90,7 @@ def test_eight_concurrent_writers_lose_nothing(store_url: str) -> None:
 def test_concurrent_pipelines_of_one_team_never_overrun_the_quota(store_url: str) -> None:
     open_store(store_url).close()
     jobs = [(store_url, "team/a", [f"p{w}-{i}" for i in range(2)], 3) for w in range(8)]
-    with multiprocessing.get_context("spawn").Pool(8) as pool:
+    with multiprocessing.get_context("fork").Pool(8) as pool:
         admitted = pool.starmap(_admit_many, jobs)
     assert sum(admitted) == 3
     statuses = [r.status for r in open_store(store_url).records("team/a")]
