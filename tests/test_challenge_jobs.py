@@ -38,7 +38,9 @@ def world(tmp_path: Path) -> dict[str, Path]:
     run = tmp_path / "run"
     (run / "output").mkdir(parents=True)
     case.write_descriptors(run / "output" / "descriptors.npz")
-    (run / "run.json").write_text(json.dumps({"status": "ok", "wall_s": 3.5, "execution_provider": "CPU", "message": ""}))
+    (run / "run.json").write_text(
+        json.dumps({"status": "ok", "wall_s": 3.5, "execution_provider": "CPU", "message": ""})
+    )
     score = tmp_path / "score.json"
     score.write_text(json.dumps(_score(run / "output" / "descriptors.npz", gt, config)))
     store = tmp_path / "store.sqlite"
@@ -124,7 +126,10 @@ def test_the_note_lists_earlier_public_scores_and_the_quota(world: dict[str, Pat
     first = open_store(str(world["store"])).record("1")
     assert "**Submission timeout**: The run took more than 900 s." in note
     assert f"| 2019-05-20 10:00 UTC | {first.commit[:8]} | {first.public_tpr:.4f} |" in note
-    assert "Quota: 0 of 2 scored submissions left in the last 24 hours; the next slot opens at 2019-05-21 10:00 UTC" in note
+    assert (
+        "Quota: 0 of 2 scored submissions left in the last 24 hours; the next slot opens at 2019-05-21 10:00 UTC"
+        in note
+    )
 
 
 def test_over_quota_the_admission_fails_with_the_next_slot(world: dict[str, Path]) -> None:
@@ -172,7 +177,9 @@ def test_rescore_follows_a_fixed_label(world: dict[str, Path]) -> None:
     labels.assign(person_id=swapped).to_csv(labels_path, index=False)
     expected = _score(world["run"] / "output" / "descriptors.npz", world["gt"], world["config"])
     before = open_store(str(world["store"])).record("1").public_tpr
-    done = _invoke("rescore", "--store", str(world["store"]), "--config", str(world["config"]), "--gt", str(world["gt"]))
+    done = _invoke(
+        "rescore", "--store", str(world["store"]), "--config", str(world["config"]), "--gt", str(world["gt"])
+    )
     assert done.output == "rescored 1 submissions\n"
     after = open_store(str(world["store"])).record("1")
     assert after.public_tpr == expected["subsets"][PUBLIC]["points"][0]["tpr"] != before

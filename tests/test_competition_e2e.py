@@ -151,7 +151,9 @@ def test_admitted_pipelines_pass_and_are_recorded(competition: Competition) -> N
 def test_the_pipeline_over_quota_is_refused_before_the_gpu_and_told_why(competition: Competition) -> None:
     run = competition.runs["a2"]
     assert run.returncode != 0
-    reason = "Daily quota spent: 1 of 1 scored submissions in the last 24 hours; the next slot opens at 2019-05-21 10:00"
+    reason = (
+        "Daily quota spent: 1 of 1 scored submissions in the last 24 hours; the next slot opens at 2019-05-21 10:00"
+    )
     assert reason in run.logs["admit"]
     assert "infer" not in run.logs, "a refused submission must never reach the runner"
     assert "**Submission refused**: " + reason in run.logs["mr-note"]
@@ -161,7 +163,10 @@ def test_the_note_shows_earlier_public_scores_and_the_quota_left(competition: Co
     note = competition.runs["a3"].logs["mr-note"]
     first = open_store(str(competition.store)).record("101")
     assert f"| 2019-05-20 10:00 UTC | {first.commit[:8]} | {first.public_tpr:.4f} |" in note
-    assert "Quota: 0 of 1 scored submissions left in the last 24 hours; the next slot opens at 2019-05-22 10:30 UTC" in note
+    assert (
+        "Quota: 0 of 1 scored submissions left in the last 24 hours; the next slot opens at 2019-05-22 10:30 UTC"
+        in note
+    )
 
 
 def test_after_the_end_pipelines_are_refused(competition: Competition) -> None:
@@ -189,3 +194,14 @@ def test_the_pick_decides_the_private_table_seen_in_chromium(competition: Compet
     records = {r.pipeline: r for r in open_store(str(competition.store)).records()}
     assert rows[1][2] == f"{records['103'].private_tpr:.4f}"
     assert rows[0][2] == f"{records['201'].private_tpr:.4f}"
+
+
+def test_no_job_log_shows_a_private_number(competition: Competition) -> None:
+    records = [r for r in open_store(str(competition.store)).records() if r.private_tpr is not None]
+    public = {f"{r.public_tpr:.4f}" for r in records} | {f"{r.public_tpr:.6f}" for r in records}
+    secrets = {f"{v:.4f}" for r in records for v in (r.private_tpr, r.private_mpd)} - public
+    assert secrets, "the competition must give private numbers of its own"
+    for name, run in competition.runs.items():
+        for job, text in [*run.logs.items(), ("console", run.console)]:
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"run {name}, {job} shows the private numbers {leaked}"
