@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from challenge.board import final_rows, render_csv, render_html, render_json, running_rows
-from challenge.jobs import admit, record_run, rescore, team_note
+from challenge.jobs import admit, record_end, record_run, rescore, team_note
 from challenge.rules import has_ended, quota
 from challenge.store import Store, StoreError, open_store
 from ci.mr_note import NotePostError, notes_url, post_note
@@ -85,7 +85,7 @@ def admit_command(store_url: str, config: Path, pipeline: str, team: str, merge_
 @store_option
 @pipeline_option
 @click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="The run's folder (run.json).")
-@click.option("--score", "score_path", type=click.Path(path_type=Path), help="The full score.json, when it ran ok.")
+@click.option("--score", "score_path", required=True, type=click.Path(path_type=Path), help="The full score.json.")
 @click.option(
     "--keep",
     "keep_dir",
@@ -93,12 +93,10 @@ def admit_command(store_url: str, config: Path, pipeline: str, team: str, merge_
     type=click.Path(path_type=Path),
     help="Organizer-side folder for the descriptors.",
 )
-def record_command(store_url: str, pipeline: str, run_dir: Path, score_path: Path | None, keep_dir: Path) -> None:
+def record_command(store_url: str, pipeline: str, run_dir: Path, score_path: Path, keep_dir: Path) -> None:
     """Record how the run of PIPELINE ended and, when it ran ok, its public and private scores. Prints no score."""
     with _opened(store_url) as store:
-        record = record_run(
-            store, pipeline, run_dir, score_path if score_path and score_path.exists() else None, keep_dir
-        )
+        record = record_run(store, pipeline, run_dir, score_path, keep_dir)
     if record is None:
         click.echo(f"pipeline {pipeline} was never admitted (an earlier job failed): nothing to record")
     else:
@@ -113,6 +111,12 @@ def record_command(store_url: str, pipeline: str, run_dir: Path, score_path: Pat
     "--team", default=None, help="The team (its project path), for its quota when the pipeline has no record."
 )
 @click.option("--score", "score_path", type=click.Path(path_type=Path), help="The public-only score.json, if any.")
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    help="The run's folder: a run whose end is not recorded yet (the pipeline stopped early) is recorded from it.",
+)
 @click.option("--token", envvar="MR_NOTE_TOKEN", default=None, help="Project access token (api scope, Reporter).")
 @click.option("--api-url", envvar="CI_API_V4_URL", default=None, help="GitLab's API root.")
 @click.option("--project", envvar="CI_PROJECT_ID", default=None, help="The project id.")
@@ -124,6 +128,7 @@ def note_command(
     pipeline: str,
     team: str | None,
     score_path: Path | None,
+    run_dir: Path | None,
     token: str | None,
     api_url: str | None,
     project: str | None,
@@ -142,6 +147,8 @@ def note_command(
         except NotPublicOnlyError as exc:
             raise click.ClickException(str(exc)) from None
     with _opened(store_url) as store:
+        if run_dir is not None:
+            record_end(store, pipeline, run_dir)
         body = team_note(store, competition, pipeline, public, team, pipeline_url)
     if not token:
         click.echo("MR_NOTE_TOKEN is not set: no note is posted. The note would be:\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from challenge.rules import has_ended, quota, refusal, stamp
-from challenge.store import ADMITTED, NOT_RUN, REFUSED, Record, Store, StoreError
+from challenge.store import ADMITTED, NOT_RUN, Record, Store, StoreError
 from ci.public_score import PublicScore, note_body
 from contracts.competition import Competition, Metric
 from contracts.descriptors import read_descriptors
@@ -35,16 +35,15 @@ def admit(
     return store.admit(team, merge_request, commit, pipeline, lambda own, now: refusal(competition, own, now))
 
 
-def record_run(store: Store, pipeline: str, run_dir: Path, score_path: Path | None, keep_dir: Path) -> Record | None:
-    """Set the end of the run of `pipeline` from `run_dir`/run.json, and its scores from `score_path` when it ran ok.
+def record_end(store: Store, pipeline: str, run_dir: Path) -> Record | None:
+    """Set how the run of `pipeline` ended, from `run_dir`/run.json, unless it is already set; return the record.
 
-    The run's descriptors are copied to `keep_dir`/descriptors.npz (organizer side) for a
-    later rescore. Without a run.json the record becomes not_run (it does not count). A
-    refused record is left as it is; a pipeline never admitted gives None. Raises
-    StoreError when the score cannot be read.
+    Without a run.json the record becomes not_run (an earlier job failed; it does not count).
+    A record that is refused or already ended is left as it is; a pipeline never admitted
+    gives None.
     """
     record = store.find(pipeline)
-    if record is None or record.status == REFUSED:
+    if record is None or record.status != ADMITTED:
         return record
     try:
         report: dict[str, Any] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
@@ -53,9 +52,17 @@ def record_run(store: Store, pipeline: str, run_dir: Path, score_path: Path | No
     status = str(report.get("status", Status.ENGINE_ERROR))
     fault = report.get("fault") or (None if status == Status.OK else ORGANIZER)
     message = str(report.get("message") or f"The run ended with status {status}.")
-    wall_s = report.get("wall_s")
-    record = store.finish(pipeline, status, fault, message, wall_s, report.get("execution_provider"))
-    if status != Status.OK or score_path is None:
+    return store.finish(pipeline, status, fault, message, report.get("wall_s"), report.get("execution_provider"))
+
+
+def record_run(store: Store, pipeline: str, run_dir: Path, score_path: Path, keep_dir: Path) -> Record | None:
+    """Record the end of the run of `pipeline` (`record_end`) and, when it ran ok, its scores from `score_path`.
+
+    The run's descriptors are copied to `keep_dir`/descriptors.npz (organizer side) for a
+    later rescore. Raises StoreError when the score cannot be read.
+    """
+    record = record_end(store, pipeline, run_dir)
+    if record is None or record.status != Status.OK:
         return record
     try:
         document = json.loads(score_path.read_text(encoding="utf-8"))

@@ -66,16 +66,15 @@ def _admit(world: dict[str, Path], pipeline: str, team: str = "team/a") -> Resul
     )  # fmt: skip
 
 
-def _record(world: dict[str, Path], pipeline: str, with_score: bool = True) -> Result:
+def _record(world: dict[str, Path], pipeline: str) -> Result:
     args = ["record", "--store", str(world["store"]), "--pipeline", pipeline, "--run", str(world["run"])]
-    args += ["--keep", str(world["base"] / "kept" / pipeline)]
-    return _invoke(*args, *(["--score", str(world["score"])] if with_score else []))
+    return _invoke(*args, "--keep", str(world["base"] / "kept" / pipeline), "--score", str(world["score"]))
 
 
-def _note(world: dict[str, Path], pipeline: str) -> Result:
+def _note(world: dict[str, Path], pipeline: str, *more: str) -> Result:
     return _invoke(
         "note", "--store", str(world["store"]), "--config", str(world["config"]), "--pipeline", pipeline,
-        "--team", "team/a",
+        "--team", "team/a", *more,
     )  # fmt: skip
 
 
@@ -121,8 +120,7 @@ def test_the_note_lists_earlier_public_scores_and_the_quota(world: dict[str, Pat
     (world["run"] / "run.json").write_text(
         json.dumps({"status": "timeout", "fault": "participant", "message": "The run took more than 900 s."})
     )
-    _record(world, "2")
-    note = _note(world, "2").output
+    note = _note(world, "2", "--run", str(world["run"])).output
     first = open_store(str(world["store"])).record("1")
     assert "**Submission timeout**: The run took more than 900 s." in note
     assert f"| 2019-05-20 10:00 UTC | {first.commit[:8]} | {first.public_tpr:.4f} |" in note
@@ -149,8 +147,10 @@ def test_over_quota_the_admission_fails_with_the_next_slot(world: dict[str, Path
 def test_a_run_that_never_reached_the_runner_does_not_count(world: dict[str, Path]) -> None:
     _admit(world, "1")
     (world["run"] / "run.json").unlink()
+    note = _note(world, "1", "--run", str(world["run"])).output
+    assert f"**Submission {NOT_RUN}**: An earlier job (check or build) failed" in note
+    assert "Quota: 2 of 2" in note
     assert _record(world, "1").output == f"recorded pipeline 1: {NOT_RUN}\n"
-    assert "Quota: 2 of 2" in _note(world, "1").output
     assert _record(world, "9").output == "pipeline 9 was never admitted (an earlier job failed): nothing to record\n"
     assert "**Submission not run**" in _note(world, "9").output
 

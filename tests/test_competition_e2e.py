@@ -5,6 +5,9 @@ of one: team A's second pipeline of day 1 is refused, its day-2 submission (a wo
 solution) is picked as final through the manual job; after the end the private table
 ranks team B first, which it would not without that pick (equal scores go to the earlier
 submission, team A's first one).
+
+gitlab-ci-local 4.73.0 runs no job after a failed one, not even `when: always` ones (GitLab
+does): after each refused pipeline the test starts its `mr-note` job by name, as GitLab would.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ def competition(tmp_path_factory: pytest.TempPathFactory) -> Competition:
     runs["b1"] = _run(team_b, variables, 201)
     at("2019-05-20T12:00")
     runs["a2"] = _run(team_a, variables, 102)
+    runs["a2-note"] = _run(team_a, variables, 102, "mr-note")
     solution = team_a / "solution.py"
     solution.write_text(solution.read_text(encoding="utf-8").replace(WRITE_LINE, SHUFFLED), encoding="utf-8")
     subprocess.run([*GIT, "commit", "--quiet", "--all", "--message", "shuffled"], cwd=team_a, check=True)
@@ -126,6 +130,7 @@ def competition(tmp_path_factory: pytest.TempPathFactory) -> Competition:
     runs["pick"] = _run(team_a, variables, 103, "final-pick")
     at("2019-05-22T00:00")
     runs["late"] = _run(team_b, variables, 202)
+    runs["late-note"] = _run(team_b, variables, 202, "mr-note")
     return Competition(base, store, config, runs)
 
 
@@ -156,7 +161,7 @@ def test_the_pipeline_over_quota_is_refused_before_the_gpu_and_told_why(competit
     )
     assert reason in run.logs["admit"]
     assert "infer" not in run.logs, "a refused submission must never reach the runner"
-    assert "**Submission refused**: " + reason in run.logs["mr-note"]
+    assert "**Submission refused**: " + reason in competition.runs["a2-note"].logs["mr-note"]
 
 
 def test_the_note_shows_earlier_public_scores_and_the_quota_left(competition: Competition) -> None:
@@ -173,6 +178,7 @@ def test_after_the_end_pipelines_are_refused(competition: Competition) -> None:
     run = competition.runs["late"]
     assert run.returncode != 0
     assert "The competition ended at 2019-05-22 00:00 UTC" in run.logs["admit"]
+    assert "The competition has ended" in competition.runs["late-note"].logs["mr-note"]
 
 
 def test_the_pick_decides_the_private_table_seen_in_chromium(competition: Competition) -> None:
