@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from challenge.rules import counts_towards_quota, stamp
+from challenge.rules import counts_towards_quota, has_ended, stamp
 from challenge.store import Record
+from contracts.competition import Competition
 from evaluate.reports import fpr_label
 
 
@@ -105,6 +106,19 @@ def final_rows(
         Row(rank, top.team, top.public_tpr or 0.0, top.private_tpr, top.private_mpd, count, last, top.team == baseline)
         for rank, (top, count, last) in enumerate(best, start=1)
     ]
+
+
+def table(
+    records: Sequence[Record],
+    picks: Mapping[str, Sequence[Record]],
+    competition: Competition,
+    now: datetime,
+    baseline: str | None = None,
+) -> tuple[list[Row], bool]:
+    """Return the table of the moment `now` and whether it is the final one (from phases.end on)."""
+    if has_ended(competition, now):
+        return final_rows(records, picks, competition.submissions.final, baseline), True
+    return running_rows(records, baseline), False
 
 
 def _cells(row: Row, final: bool) -> list[str]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from challenge.board import final_rows, render_csv, render_html, render_json, running_rows
+from challenge.board import render_csv, render_html, render_json, table
 from challenge.jobs import admit, record_end, record_run, rescore, team_note
-from challenge.rules import has_ended, quota
+from challenge.rules import quota
 from challenge.store import Store, StoreError, open_store
 from ci.mr_note import NotePostError, notes_url, post_note
 from ci.public_score import NotPublicOnlyError, load_public_score
@@ -195,12 +195,7 @@ def leaderboard_command(store_url: str, config: Path, out: Path, form: str, titl
     competition = _competition(config)
     with _opened(store_url) as store:
         now = store.clock()
-        final = has_ended(competition, now)
-        records = store.records()
-        if final:
-            rows = final_rows(records, store.picks(), competition.submissions.final, baseline)
-        else:
-            rows = running_rows(records, baseline)
+        rows, final = table(store.records(), store.picks(), competition, now, baseline)
     fpr = competition.metric.primary_fpr
     if form == "html":
         text = render_html(rows, fpr, final, title, now)
