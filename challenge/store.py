@@ -305,35 +305,30 @@ class Store:
         return self.record(pipeline)
 
     def set_scores(self, submission_id: int, document: Mapping[str, Any], descriptors: str | None = None) -> None:
-        """Store a score.json `document` (both subsets) for submission `submission_id`, and where its descriptors lie.
+        """Store a score.json `document` (both subsets) for submission `submission_id`, and where its descriptors
+        lie (kept as it was when None).
 
-        Raises StoreError when the document lacks the primary FPR or the public subset.
+        Raises StoreError when the document lacks the primary FPR or the public subset's points.
         """
         try:
             fpr = float(document["primary"]["fpr"])
             subsets = document["subsets"]
-            columns = {}
+            if not subsets.get("public", {}).get("points"):
+                raise KeyError("subsets.public.points")
+            columns = []
             for name in ("public", "private"):
                 subset = subsets.get(name)
                 points = {str(float(p["fpr"])): float(p["tpr"]) for p in subset["points"]} if subset else {}
-                mpd = float(subset["mean_positive_distance"]) if subset else None
-                columns[name] = (json.dumps(points), mpd)
-            if not columns["public"][0] or columns["public"][0] == "{}":
-                raise KeyError("public")
-        except (KeyError, TypeError, ValueError) as exc:
+                columns += [json.dumps(points), float(subset["mean_positive_distance"]) if subset else None]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StoreError(
                 f"a score.json written by `python -m evaluate score` must be stored, got: {exc!r}"
             ) from exc
-        keep = descriptors if descriptors is not None else self._descriptors_of(submission_id)
         self._rows(
             "UPDATE submissions SET primary_fpr = ?, public_points = ?, public_mpd = ?, private_points = ?, "
-            "private_mpd = ?, descriptors = ? WHERE id = ?",
-            [fpr, *columns["public"], *columns["private"], keep, submission_id],
+            "private_mpd = ?, descriptors = COALESCE(?, descriptors) WHERE id = ?",
+            [fpr, *columns, descriptors, submission_id],
         )
-
-    def _descriptors_of(self, submission_id: int) -> str | None:
-        rows = self._rows("SELECT descriptors FROM submissions WHERE id = ?", [submission_id])
-        return rows[0][0] if rows else None
 
     def record(self, pipeline: str) -> Record:
         """Return the record of `pipeline`. Raises StoreError when there is none."""

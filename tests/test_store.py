@@ -162,3 +162,15 @@ def test_a_file_that_is_no_store_is_named(tmp_path: Path) -> None:
 def test_a_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="the store's folder must exist"):
         open_store(str(tmp_path / "absent" / "store.sqlite"))
+
+
+def test_a_score_without_the_public_subset_is_refused(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "store.sqlite"), clock=lambda: T0)
+    record, _ = admit(store, Competition(), "team/a", "1", "c", "1")
+    document = _document(0.5, 0.5)
+    del document["subsets"]["public"]
+    with pytest.raises(StoreError, match="must be stored, got: KeyError\\('subsets.public.points'\\)"):
+        store.set_scores(record.id, document)
+    store.set_scores(record.id, _document(0.5, 0.25), "/kept/1.npz")
+    store.set_scores(record.id, _document(0.5, 0.75))
+    assert (store.record("1").private_tpr, store.record("1").descriptors) == (0.75, "/kept/1.npz")
