@@ -25,14 +25,15 @@ IMAGE ?= localhost/mcs-submission:latest
 # extra options of `python -m submission run` for make run: RUN_ARGS="--cpus 2 --memory 8g"
 RUN_ARGS ?=
 PODMAN := podman --runtime runc --cgroup-manager cgroupfs
-# detected once (`:=`), not at every use; a value given on the command line wins
+# detected once (`:=`), not at every use; a value given on the command line wins. Each probe
+# has a deadline: a daemon that hangs must not hang every make command.
 ifndef CONTAINER
-CONTAINER := $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+CONTAINER := $(shell timeout 20 docker info >/dev/null 2>&1 && echo docker || echo podman)
 endif
 CONTAINER_CMD = $(if $(filter podman,$(CONTAINER)),$(PODMAN),$(CONTAINER))
 CUDA_BASE_IMAGE := $(shell sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile)
 ifndef BASE
-BASE := $(shell $(CONTAINER_CMD) image inspect $(CUDA_BASE_IMAGE) >/dev/null 2>&1 && echo cuda || echo local)
+BASE := $(shell timeout 60 $(CONTAINER_CMD) image inspect $(CUDA_BASE_IMAGE) >/dev/null 2>&1 && echo cuda || echo local)
 endif
 # the submission archive a participant uploads (make pack)
 PACK ?= build/submission.tar.gz
@@ -40,12 +41,17 @@ GITLAB_CI_LOCAL_VERSION ?= 4.73.0
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# the references' descriptor dimension, for the runner (a wrong one is the run's invalid_output,
+# not a failure of the scorer later); read only by the targets that use it, empty without DATA/gt
+DIM_OPTION = $(if $(wildcard $(DATA)/gt),--dim $(shell $(PY) -c \
+	"from evaluate.groundtruth import load_groundtruth; print(load_groundtruth('$(DATA)/gt').dim)"))
 STAMP := $(VENV)/.installed
 # a dataset is there when its competition.yaml is: targets that read DATA depend on it
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu
+.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu \
+	_context _base _context-hash
 
 #################################################################################
 # Environment                                                                   #
@@ -83,7 +89,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts evaluate submission models ci challenge bench solution.py
+	$(BIN)/mypy contracts evaluate submission models pipeline challenge bench solution.py
 	$(BIN)/hadolint --failure-threshold warning Dockerfile
 
 #################################################################################
@@ -158,7 +164,7 @@ build: _context _base
 ## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any; RUN_ARGS) into RUN_DIR
 run: $(STAMP) $(DATASET)
 	$(PY) -m submission run --engine $(CONTAINER) --image $(IMAGE) --data $(DATA)/test --out $(RUN_DIR) --force \
-		$(RUN_ARGS)
+		$(DIM_OPTION) $(RUN_ARGS)
 
 PACK_FILES := solution.py models/encoder.onnx models/aggregator.onnx models/manifest.json models/NOTICE \
 	Dockerfile .dockerignore images/entrypoint.sh requirements/image.txt
@@ -229,7 +235,7 @@ import-mcs2019: $(STAMP)
 
 ## The whole job: venv, demo data if missing, the baseline in the best sandbox, score, a table
 eval: $(STAMP) $(DATASET)
-	$(PY) -m submission run --engine $(ENGINE) --data $(DATA)/test --out $(RUN_DIR) --force
+	$(PY) -m submission run --engine $(ENGINE) --data $(DATA)/test --out $(RUN_DIR) --force $(DIM_OPTION)
 	@$(MAKE) --no-print-directory score DATA=$(DATA) RUN_DIR=$(RUN_DIR)
 
 #################################################################################

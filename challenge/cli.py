@@ -17,10 +17,10 @@ from challenge.board import render_csv, render_html, render_json, table
 from challenge.jobs import admit, record_end, record_run, rescore, team_note
 from challenge.rules import quota
 from challenge.store import Store, StoreError, open_store
-from ci.mr_note import NotePostError, notes_url, post_note
-from ci.public_score import NotPublicOnlyError, load_public_score
 from contracts.competition import Competition, load_competition
 from contracts.errors import ChallengeError, ConfigError
+from pipeline.mr_note import NotePostError, notes_url, post_note
+from pipeline.public_score import NotPublicOnlyError, load_public_score
 
 STORE_HELP = "The results store: an SQLite file (made if absent) or a postgresql:// URL (env CHALLENGE_STORE)."
 

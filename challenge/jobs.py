@@ -14,16 +14,15 @@ from typing import Any
 
 from challenge.rules import has_ended, quota, refusal, stamp
 from challenge.store import ADMITTED, NOT_RUN, Record, Store, StoreError
-from ci.public_score import PublicScore, note_body
 from contracts.competition import Competition, Metric
 from contracts.descriptors import read_descriptors
 from contracts.names import PRIVATE, PUBLIC
-from contracts.status import Status
+from contracts.status import Fault, Status
 from evaluate.groundtruth import load_groundtruth
 from evaluate.reports import fpr_label, score_document
 from evaluate.scoring import score_submission
+from pipeline.public_score import PublicScore, note_body
 
-ORGANIZER = "organizer"
 NOT_RUN_REASON = "An earlier job (check or build) failed, so the runner never ran it: it does not count."
 NEVER_ADMITTED = "An earlier job failed before the admission: nothing was run and nothing counts."
 
@@ -50,7 +49,7 @@ def record_end(store: Store, pipeline: str, run_dir: Path) -> Record | None:
     except (OSError, ValueError):
         return store.finish(pipeline, NOT_RUN, None, NOT_RUN_REASON)
     status = str(report.get("status", Status.ENGINE_ERROR))
-    fault = report.get("fault") or (None if status == Status.OK else ORGANIZER)
+    fault = report.get("fault") or (None if status == Status.OK else Fault.ORGANIZER)
     message = str(report.get("message") or f"The run ended with status {status}.")
     return store.finish(pipeline, status, fault, message, report.get("wall_s"), report.get("execution_provider"))
 

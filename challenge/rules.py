@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from challenge.store import NOT_RUN, REFUSED, Record
 from contracts.competition import Competition
+from contracts.status import Fault
 
 WINDOW = timedelta(hours=24)
-ORGANIZER = "organizer"
 
 
 def stamp(instant: datetime) -> str:
@@ -27,7 +27,7 @@ def counts_towards_quota(record: Record) -> bool:
     """Whether a record uses one of its team's daily slots: every run that reached the runner, except the
     organizer's faults. Refused submissions and those stopped before the runner (not_run) do not count.
     """
-    return record.status not in (REFUSED, NOT_RUN) and record.fault != ORGANIZER
+    return record.status not in (REFUSED, NOT_RUN) and record.fault != Fault.ORGANIZER
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,45 @@ import yaml
 from contracts.errors import ConfigError
 from contracts.units import parse_size
 
-SIMILARITIES = ("euclidean", "cosine")
-#: Which references are the negatives of a subset's track: those of the subset's other
-#: persons (`subset`, the default) or those of every other person with test tracks (`all`).
-NEGATIVES = ("subset", "all")
+
+class Similarity(StrEnum):
+    """How two descriptors are compared."""
+
+    EUCLIDEAN = "euclidean"
+    COSINE = "cosine"
+
+
+class Negatives(StrEnum):
+    """Which references are the negatives of a subset's track: those of the subset's other
+    persons (`subset`, the default) or those of every other person with test tracks (`all`)."""
+
+    SUBSET = "subset"
+    ALL = "all"
+
+
+SIMILARITIES = tuple(Similarity)
+NEGATIVES = tuple(Negatives)
+
+
+class Gpus(str):
+    """How many GPUs a run may use: "all", "none" or a count, checked once when made.
+
+    A str, so that it reads and compares as the text it was made from ("all" == Gpus("all")).
+    Raises ValueError for anything else (a bool too: YAML's `yes`).
+    """
+
+    def __new__(cls, value: object) -> Gpus:
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or not (text in ("all", "none") or text.isdigit()):
+            raise ValueError(f"must be all, none or a number of GPUs, got {value}")
+        return super().__new__(cls, text)
+
+    @property
+    def number(self) -> int | None:
+        """The number of GPUs: None for all of them, 0 for none."""
+        if self == "all":
+            return None
+        return 0 if self == "none" else int(self)
 
 
 @dataclass(frozen=True)
@@ -29,7 +65,7 @@ class Hardware:
 
     cpus: float = 6.0
     memory_bytes: int = 16 * 1024**3
-    gpus: str = "all"
+    gpus: Gpus = Gpus("all")
     pids_limit: int = 1024
     shm_size_bytes: int = 2 * 1024**3
     #: The most /output may hold (the runner gives it one inode per 64 KiB too).
@@ -40,11 +76,11 @@ class Hardware:
 class Metric:
     """How descriptors are compared, against which negatives, and which operating points are reported."""
 
-    similarity: str = "euclidean"
+    similarity: Similarity = Similarity.EUCLIDEAN
     fpr: tuple[float, ...] = (1e-6, 1e-5, 1e-4)
     primary_fpr: float = 1e-6
     primary_subset: str = "public"
-    negatives: str = "subset"
+    negatives: Negatives = Negatives.SUBSET
 
 
 @dataclass(frozen=True)
@@ -129,17 +165,17 @@ def write_competition(path: str | Path, competition: Competition, header: str) -
         "hardware": {
             "cpus": hardware.cpus,
             "memory": hardware.memory_bytes,
-            "gpus": hardware.gpus,
+            "gpus": str(hardware.gpus),
             "pids_limit": hardware.pids_limit,
             "shm_size": hardware.shm_size_bytes,
             "output_limit": hardware.output_limit_bytes,
         },
         "metric": {
-            "similarity": metric.similarity,
+            "similarity": str(metric.similarity),
             "fpr": list(metric.fpr),
             "primary_fpr": metric.primary_fpr,
             "primary_subset": metric.primary_subset,
-            "negatives": metric.negatives,
+            "negatives": str(metric.negatives),
         },
         "phases": {"start": _iso(phases.start), "end": _iso(phases.end)},
         "submissions": {"per_day": submissions.per_day, "final": submissions.final},
@@ -176,6 +212,7 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
     similarity = metric_raw.get("similarity", base_metric.similarity)
     if similarity not in SIMILARITIES:
         problems.append(f'invalid metric.similarity "{similarity}": must be one of {", ".join(SIMILARITIES)}')
+        similarity = base_metric.similarity
     fprs = _fprs(metric_raw.get("fpr", list(base_metric.fpr)), problems)
     primary = metric_raw.get("primary_fpr", fprs[0] if fprs else base_metric.primary_fpr)
     if not _is_fpr(primary):
@@ -190,11 +227,11 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
         problems.append(f'invalid metric.negatives "{negatives}": must be one of {", ".join(NEGATIVES)}')
         negatives = base_metric.negatives
     metric = Metric(
-        similarity=str(similarity),
+        similarity=Similarity(similarity),
         fpr=fprs,
         primary_fpr=float(str(primary)) if _is_fpr(primary) else base_metric.primary_fpr,
         primary_subset=str(subset),
-        negatives=str(negatives),
+        negatives=Negatives(negatives),
     )
     return Competition(
         name=str(name),
@@ -293,12 +330,12 @@ def _size(raw: dict[str, Any], key: str, default: int, problems: list[str]) -> i
     return size
 
 
-def _gpus(value: Any, problems: list[str]) -> str:
-    text = str(value).strip().lower()
-    if text in ("all", "none") or (text.isdigit() and not isinstance(value, bool)):
-        return text
-    problems.append(f'invalid hardware.gpus "{value}": must be all, none or a number of GPUs')
-    return DEVBATTLE.hardware.gpus
+def _gpus(value: Any, problems: list[str]) -> Gpus:
+    try:
+        return Gpus(value)
+    except ValueError:
+        problems.append(f'invalid hardware.gpus "{value}": must be all, none or a number of GPUs')
+        return DEVBATTLE.hardware.gpus
 
 
 def _as_float(value: Any) -> float | None:

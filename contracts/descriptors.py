@@ -209,7 +209,10 @@ def _load_npz(
         with zipfile.ZipFile(handle) as archive, ExitStack() as streams:
             infos = _check_directory(path, archive.infolist(), max_bytes)
             members = _read_headers(path, archive, infos, streams)
-            _check_headers(path, members[TRACK_ID_KEY], members[DESCRIPTOR_KEY], expected, dim)
+            try:
+                _check_headers(path, members[TRACK_ID_KEY], members[DESCRIPTOR_KEY], expected, dim)
+            except _TooFewIds as exc:
+                raise InvalidOutputError(f"{exc}; {_missing_ids(members[TRACK_ID_KEY], expected)}") from None
             return _read_data(members[TRACK_ID_KEY]), _read_data(members[DESCRIPTOR_KEY])
     except _ZIP_ERRORS as exc:
         raise InvalidOutputError(f"{path.name} is not a valid npz archive: {exc}; write it with numpy.savez") from None
@@ -331,7 +334,8 @@ def _check_headers(
     if expected is not None:
         for member in (track_id, descriptor):
             if member.shape[0] != expected.size:
-                raise InvalidOutputError(
+                fewer_ids = member is track_id and member.shape[0] < expected.size
+                raise (_TooFewIds if fewer_ids else InvalidOutputError)(
                     f"{member.key} holds {member.shape[0]} rows, {TRACKS_FILE} has {expected.size} tracks; "
                     "write one row per track"
                 )
@@ -349,6 +353,21 @@ def _check_headers(
             f"{DESCRIPTOR_KEY} must have a dimension D between 1 and {MAX_DIM}, got {width}; "
             "write [N, D] descriptors of the references' dimension"
         )
+
+
+class _TooFewIds(InvalidOutputError):
+    """track_id has fewer rows than tracks.csv has tracks: its ids (fewer than the tracks, so
+    bounded) are read to name the missing ones."""
+
+
+def _missing_ids(track_id: _Member, expected: np.ndarray | None) -> str:
+    """Return "missing: <the first few ids of tracks.csv that `track_id` lacks>"."""
+    assert expected is not None
+    try:
+        missing = np.setdiff1d(expected, as_ids(_read_data(track_id)))
+    except ValueError as exc:
+        return str(exc)
+    return f"missing: {few_ids(missing)}"
 
 
 def _check_id_dtype(dtype: np.dtype, wanted: IdKind | None) -> None:

@@ -19,6 +19,13 @@ class Status(StrEnum):
     ENGINE_ERROR = "engine_error"
 
 
+class Fault(StrEnum):
+    """Whose problem a run that is not OK is: run.json's `fault`."""
+
+    PARTICIPANT = "participant"
+    ORGANIZER = "organizer"
+
+
 RUN_REPORT_FIELDS: Final[tuple[str, ...]] = (
     "status",
     "exit_code",

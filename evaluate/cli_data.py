@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from contracts.exits import EXIT_ORGANIZER, OrganizerFault
 from contracts.names import SUBSETS
 from evaluate.checkdata import check_dataset
 from evaluate.datagen.encoder import EncoderError
@@ -29,7 +30,7 @@ def make_data(preset: str, seed: int, out: Path, force: bool, quiet: bool) -> No
     try:
         summary = generate(out, PRESETS[preset], seed, force=force, progress=not quiet)
     except (DatasetExistsError, EncoderError, FacesError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
     click.echo(f"wrote {summary.out} (preset {summary.preset}, seed {summary.seed}) in {summary.seconds:.0f} s")
     for part, persons in summary.persons.items():
         click.echo(f"  {part:8s} {summary.tracks[part]:6d} tracks of {persons:5d} persons")
@@ -44,14 +45,15 @@ def make_data(preset: str, seed: int, out: Path, force: bool, quiet: bool) -> No
 def check_data(data_dir: Path, quiet: bool) -> None:
     """Check DATA_DIR against the data contract; list every problem with its fix.
 
-    Exit code 0 when the dataset is usable, 1 when problems were found, 2 on a usage error.
+    Exit code 0 when the dataset is usable, 3 when problems were found (the organizer's to
+    fix, as in every command: 1 is the participant's fault), 2 on a usage error.
     """
     report = check_dataset(data_dir, progress=not quiet)
     if report.findings:
         for finding in report.findings:
             click.echo(f"- {finding}")
         click.echo(f"{data_dir}: {len(report.findings)} problem(s) found", err=True)
-        raise SystemExit(1)
+        raise SystemExit(EXIT_ORGANIZER)
     click.echo(f"{data_dir}: follows the data contract")
     for name, count in report.counts.items():
         click.echo(f"  {name}: {count:,}")

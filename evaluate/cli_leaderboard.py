@@ -7,13 +7,8 @@ from pathlib import Path
 
 import click
 
+from contracts.exits import OrganizerFault
 from evaluate.leaderboard import LeaderboardError, best_per_team, collect_entries, render_html
-
-
-class LeaderboardInputError(click.ClickException):
-    """A bad scores folder or output path: one line, exit code 2."""
-
-    exit_code = 2
 
 
 @click.command("leaderboard")
@@ -41,12 +36,12 @@ def leaderboard(scores_dir: Path, out: Path, competition_ended: bool, title: str
     try:
         entries = best_per_team(collect_entries(scores_dir), by_private=competition_ended)
     except LeaderboardError as exc:
-        raise LeaderboardInputError(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
     page = render_html(entries, show_private=competition_ended, title=title, generated_at=datetime.now(UTC))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise LeaderboardInputError(f"the page must go to a writable path, {out} is not: {exc.strerror}") from None
+        raise OrganizerFault(f"the page must go to a writable path, {out} is not: {exc.strerror}") from None
     shown = "public and private" if competition_ended else "public"
     click.echo(f"wrote {out}: {len(entries)} teams, {shown} scores")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from contracts.errors import ConfigError
+from contracts.exits import EXIT_ORGANIZER, OrganizerFault
 from contracts.names import SUBSETS
 from contracts.units import format_size
 from evaluate.datagen.encoder import EncoderError
@@ -17,7 +18,6 @@ from evaluate.mcs2019.importer import OriginalDataError, import_mcs2019
 from evaluate.mcs2019.replica import make_replica
 
 #: Exit code for original files that cannot be imported, as click uses for a bad argument.
-BAD_INPUT = 2
 
 
 @click.command("import-mcs2019")
@@ -60,7 +60,7 @@ def import_mcs2019_command(
     """Import MCS2019's original files from FROM into the dataset folder OUT, ids kept as they are.
 
     Every problem of the original files is listed at once, one line each with its fix,
-    and the exit code is 2; nothing is written then.
+    and the exit code is 3 (the organizer's to fix); nothing is written then.
     """
     try:
         summary = import_mcs2019(source, out, images, public_is_val, competition, force, progress=not quiet)
@@ -68,9 +68,9 @@ def import_mcs2019_command(
         for finding in exc.findings:
             click.echo(f"- {finding}")
         click.echo(f"{source}: {len(exc.findings)} problem(s) found; nothing was written", err=True)
-        raise SystemExit(BAD_INPUT) from None
+        raise SystemExit(EXIT_ORGANIZER) from None
     except (DatasetExistsError, ConfigError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
     click.echo(f"imported {source} into {summary.out} in {summary.seconds:.0f} s")
     for part in ("train", *SUBSETS):
         click.echo(f"  {part:8s} {summary.tracks[part]:6d} tracks of {summary.persons[part]:5d} persons")
@@ -92,7 +92,7 @@ def make_mcs2019_replica(preset: str, seed: int, out: Path, force: bool, quiet: 
     try:
         summary = make_replica(out, PRESETS[preset], seed, force=force, progress=not quiet)
     except (DatasetExistsError, EncoderError, FacesError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
     click.echo(
         f"wrote {summary.out} (preset {preset}, seed {seed}): {summary.test_rows:,} test frames, "
         f"{summary.train_rows:,} train frames, {summary.reference_rows} references, {format_size(summary.bytes)}"

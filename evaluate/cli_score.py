@@ -7,20 +7,15 @@ from pathlib import Path
 
 import click
 
-from contracts.competition import NEGATIVES, load_competition
+from contracts.competition import load_competition
 from contracts.descriptors import read_descriptors
 from contracts.errors import ChallengeError
+from contracts.exits import OrganizerFault, ParticipantFault, fault_exception
 from contracts.names import OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SUBSETS
 from contracts.status import Status
 from evaluate.groundtruth import load_groundtruth
 from evaluate.reports import format_table, write_reports
-from evaluate.scoring import score_submission
-
-
-class ScoreInputError(click.ClickException):
-    """A bad input to `score` (descriptors, ground truth, config or output folder): one line, exit code 2."""
-
-    exit_code = 2
+from evaluate.scoring import score_both_rules
 
 
 @click.command("score")
@@ -39,8 +34,9 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
 
     The official scores use the negatives rule of competition.yaml (metric.negatives); the
     other rule is scored too and reported beside them. Writes RUN_DIR/score.json,
-    metrics.txt and roc.png and prints a table. Every bad input is one `Error:` line and
-    exit code 2.
+    metrics.txt and roc.png and prints a table. Every bad input is one `Error:` line; the
+    exit code says whose it is: 1 the submission's (its descriptors, a run that did not end
+    ok), 3 the organizer's (ground truth, config, output folder), 2 bad options.
     """
     subsets = (PUBLIC,) if public_only else SUBSETS
     _refuse_unfinished_run(descriptors)
@@ -48,19 +44,14 @@ def score(descriptors: Path, gt_dir: Path, run_dir: Path, config: Path | None, p
         metric = load_competition(config).metric
         truth = load_groundtruth(gt_dir)
         submitted = read_descriptors(descriptors, expected_track_ids=truth.track_id, dim=truth.dim)
-        by_rule = {
-            rule: score_submission(submitted, truth, metric.fpr, subsets, similarity=metric.similarity, negatives=rule)
-            for rule in NEGATIVES
-        }
+        scores, alternative = score_both_rules(submitted, truth, metric, subsets)
     except ChallengeError as exc:
-        raise ScoreInputError(str(exc)) from None
-    scores = by_rule[metric.negatives]
-    (alternative,) = (by_rule[rule] for rule in NEGATIVES if rule != metric.negatives)
+        raise fault_exception(exc) from None
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_reports(run_dir, scores, metric, alternative)
     except OSError as exc:
-        raise ScoreInputError(f"the reports must go to a writable folder, {run_dir} is not: {exc.strerror}") from None
+        raise OrganizerFault(f"the reports must go to a writable folder, {run_dir} is not: {exc.strerror}") from None
     click.echo(format_table(scores, alternative))
 
 
@@ -74,7 +65,7 @@ def _refuse_unfinished_run(descriptors: Path) -> None:
     except (OSError, ValueError, AttributeError):
         return
     if status != Status.OK:
-        raise ScoreInputError(
+        raise ParticipantFault(
             f"{report_path} says the run ended with status {status}: the output of a run that did not end ok "
             "is never scored"
         )

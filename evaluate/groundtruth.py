@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contracts.competition import NEGATIVES
+from contracts.competition import NEGATIVES, Negatives
 from contracts.errors import RunnerError
 from contracts.ids import as_ids, few_ids, id_kind, id_text_problem, kind_mismatch, parse_ids
 from contracts.names import (
@@ -78,7 +78,7 @@ class GroundTruth:
         if negatives not in NEGATIVES:
             raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, got {negatives!r}")
         in_subset = self.track_subset == name
-        if negatives == "all":
+        if negatives == Negatives.ALL:
             references = np.ones(self.reference_person.size, dtype=bool)
         else:
             references = np.isin(self.reference_person, np.unique(self.track_person[in_subset]))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from contracts.competition import Metric, Negatives, Similarity
 from contracts.descriptors import Descriptors
 from contracts.errors import InvalidOutputError
 from contracts.ids import few_ids, id_kind
@@ -56,9 +57,9 @@ def score_submission(
     truth: GroundTruth,
     fprs: Sequence[float],
     subsets: Sequence[str],
-    similarity: str = "euclidean",
+    similarity: str = Similarity.EUCLIDEAN,
     block_rows: int | None = None,
-    negatives: str = "subset",
+    negatives: str = Negatives.SUBSET,
 ) -> dict[str, SubsetScore]:
     """Score a validated descriptors file on each of `subsets`; return the scores by subset name.
 
@@ -86,6 +87,22 @@ def score_submission(
             raise ValueError(f"descriptors must hold every track of subset {name}; validate them with read_descriptors")
         scores[name] = score_subset(part, descriptors.descriptor[rows], fprs, similarity, block_rows)
     return scores
+
+
+def score_both_rules(
+    descriptors: Descriptors, truth: GroundTruth, metric: Metric, subsets: Sequence[str]
+) -> tuple[dict[str, SubsetScore], dict[str, SubsetScore]]:
+    """Score `subsets` under the negatives rule of `metric` and under the other one.
+
+    Returns (official, alternative): the scores by subset of `metric.negatives`, and of the
+    other rule, reported beside them. Raises as `score_submission`.
+    """
+    by_rule = {
+        rule: score_submission(descriptors, truth, metric.fpr, subsets, similarity=metric.similarity, negatives=rule)
+        for rule in Negatives
+    }
+    (other,) = (rule for rule in Negatives if rule != metric.negatives)
+    return by_rule[metric.negatives], by_rule[other]
 
 
 def score_subset(
@@ -154,9 +171,9 @@ def score_subset(
 def _prepared(part: SubsetTruth, tracks: np.ndarray, similarity: str) -> tuple[np.ndarray, np.ndarray]:
     tracks = np.asarray(tracks, dtype=np.float64)
     references = np.asarray(part.reference_descriptor, dtype=np.float64)
-    if similarity == "euclidean":
+    if similarity == Similarity.EUCLIDEAN:
         return tracks, references
-    if similarity != "cosine":
+    if similarity != Similarity.COSINE:
         raise ValueError(f"similarity must be euclidean or cosine, got {similarity!r}")
     zero = np.flatnonzero(~tracks.any(axis=1))
     if zero.size:

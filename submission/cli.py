@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from contracts.errors import ConfigError, RunnerError
+from contracts.exits import EXIT_ORGANIZER, EXIT_PARTICIPANT
+from contracts.names import RUN_REPORT_FILE
 from contracts.status import Status
 from contracts.units import parse_size
 from submission.interrupts import RunInterrupted, signals_interrupt_the_run
@@ -16,8 +18,6 @@ from submission.rundir import RunDirError, prepare_run_dir
 from submission.settings import ENGINES, resolve_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EXIT_PARTICIPANT = 1
-EXIT_ENGINE = 3
 
 
 class SizeType(click.ParamType):
@@ -170,15 +170,17 @@ def run(
                 settings, progress=None if quiet else progress, warn=lambda m: click.secho(m, fg="yellow", err=True)
             )
     except RunInterrupted as exc:
-        report_path = settings.run_dir / "run.json"
+        report_path = settings.run_dir / RUN_REPORT_FILE
         click.secho(f"\ninterrupted: {exc}; the submission was stopped, report {report_path}", err=True)
         sys.exit(128 + exc.signum)
     if live:
         click.echo(err=True)
     color = "green" if report.status is Status.OK else "red"
     click.secho(f"{report.status}: {report.message}", fg=color, err=True)
-    click.echo(f"engine {report.engine}, {report.wall_s or 0:.1f}s; report {settings.run_dir / 'run.json'}", err=True)
+    click.echo(
+        f"engine {report.engine}, {report.wall_s or 0:.1f}s; report {settings.run_dir / RUN_REPORT_FILE}", err=True
+    )
     if report.status is Status.ENGINE_ERROR:
-        sys.exit(EXIT_ENGINE)
+        sys.exit(EXIT_ORGANIZER)
     if report.status is not Status.OK:
         sys.exit(EXIT_PARTICIPANT)

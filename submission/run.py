@@ -1,4 +1,9 @@
-"""One run of a submission, end to end: prepare, pick the engine, supervise, judge, report."""
+"""One run of a submission, end to end: prepare, pick the engine, supervise, judge, report.
+
+Each step returns what it found (the engine, how the process ended, what /output holds),
+and the status comes from one place: `verdict.judge_evidence` for a run that started,
+an explicit verdict for every way a run can end before that.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +14,38 @@ import tempfile
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.descriptors import not_a_regular_file, read_descriptors
-from contracts.errors import InvalidOutputError, RunnerError
-from contracts.names import DESCRIPTORS_FILE, LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE, TRACKS_FILE
+from contracts.competition import Gpus
+from contracts.errors import RunnerError
+from contracts.names import LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE
 from contracts.status import Status
-from contracts.tracks import read_track_ids
 from contracts.units import format_size
-from submission.engines import STAGED_SUBMISSION, ContainerEngine, Engine, choose_engine, make_engine
+from submission.engines import choose_engine, make_engine
+from submission.engines.base import STAGED_SUBMISSION, Engine
+from submission.engines.container import ContainerEngine
 from submission.interrupts import RunInterrupted
 from submission.isolation.cgroup import Limits, RunCgroup
-from submission.isolation.output_volume import LINK, NOT_REGULAR, OutputUsage, OutputVolume, inode_limit
+from submission.isolation.leftovers import STATE_DIR_VARIABLE, RunRecord, cgroup_fields, state_dir
+from submission.isolation.output_volume import (
+    MAX_DEPTH,
+    MAX_PATH_BYTES,
+    OutputUsage,
+    OutputVolume,
+    Skipped,
+    inode_limit,
+)
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import stage_submission
+from submission.reaper import WATCHDOG_MARGIN_S, Watchdog, clean_after_killed_runners
 from submission.reporting.logs import CappedLog
-from submission.reporting.progress import progress_line, read_untrusted_json, untrusted_string
+from submission.reporting.progress import progress_line, read_untrusted_json, tracks_done, untrusted_string
 from submission.reporting.run_report import RunReport, write_report
 from submission.rundir import RunFiles
-from submission.settings import RunSettings, host_has_gpu
-from submission.supervise import ProcessResult, supervise
-
-# docker and podman exit with 126 (not executable) or 127 (not found) when the image's
-# command cannot be run: the image is the participant's. 125 is the engine's own failure.
-IMAGE_COMMAND_FAILED = (126, 127)
+from submission.settings import EngineName, RunSettings, host_has_gpu
+from submission.supervise import LaunchError, ProcessResult, supervise
+from submission.verdict import Evidence, Verdict, judge_evidence
 
 
 def run_submission(
@@ -45,31 +58,38 @@ def run_submission(
     RUN_DIR must have been made by `rundir.prepare_run_dir`. `progress` receives the live
     line about once a second, `warn` the runner's warnings (e.g. that the local engine
     isolates nothing). Never raises for anything the submission does; an engine that
-    cannot run, or a failure of the runner itself, gives status engine_error. Raises
-    RunInterrupted, after the submission is stopped and run.json written, when the
-    runner got SIGINT or SIGTERM (see interrupts.py).
+    cannot run, or a failure of the runner itself, gives status engine_error. A failure
+    of the cleanup after a run that ended keeps the run's own status and is added to the
+    report's `organizer_warnings`. Raises RunInterrupted, after the submission is stopped
+    and run.json written, when the runner got SIGINT or SIGTERM (see interrupts.py).
     """
     warn = warn or (lambda message: print(message, file=sys.stderr))
     with RunFiles(settings.run_dir) as files:
         log = CappedLog(files.create(LOG_FILE), settings.log_limit_bytes)
-        report = RunReport(
-            status=Status.ENGINE_ERROR,
-            message="",
-            time_limit_s=settings.time_limit_s,
-            image=settings.image,
-            log_path=str(settings.run_dir / LOG_FILE),
-            data_dir=str(settings.data_dir),
-            output_dir=str(settings.output_dir),
-            limits={
-                "cpus": settings.cpus,
-                "memory": format_size(settings.memory_bytes),
-                "pids": settings.pids_limit,
-                "gpus": settings.gpus,
-                "output": format_size(settings.output_limit_bytes),
-            },
-        )
+        for dead in clean_after_killed_runners():
+            message = f"cleaned after a killed runner (run {dead.run_id} in {dead.run_dir}): " + (
+                "; ".join(dead.done) or "nothing of it was left"
+            )
+            warn(f"WARNING: {message}")
+            log.write("runner", message)
+        report = _new_report(settings)
         try:
-            _run(settings, report, log, progress, warn)
+            record = RunRecord.open(state_dir(), uuid.uuid4().hex[:12], settings.run_dir)
+        except OSError as exc:
+            report.message = (
+                f"cannot keep the run's record in {state_dir()} ({exc.strerror}); make that folder writable "
+                f"or point {STATE_DIR_VARIABLE} at one"
+            )
+            log.write("runner", report.message)
+            log.close()
+            write_report(files, report)
+            return report
+        report.run_id = record.run_id
+        # Until the run ends, run.json says what it will say if the runner is killed.
+        report.message = "the run has not ended; if this stays after the runner is gone, the runner was killed"
+        write_report(files, report)
+        try:
+            report.status, report.message = _run(settings, report, record, log, progress, warn)
         except RunInterrupted as exc:
             report.status = Status.ENGINE_ERROR
             report.message = f"the run was interrupted: {exc}; the submission was stopped and nothing is scored"
@@ -91,54 +111,140 @@ def run_submission(
         finally:
             log.close()
             report.log_truncated = log.truncated
+            if log.truncated:
+                report.message += (
+                    f"; log.txt was cut: its middle is dropped to keep it under "
+                    f"{format_size(settings.log_limit_bytes)} (--log-limit), print less"
+                )
             write_report(files, report)
+            record.close()
     return report
+
+
+def _new_report(settings: RunSettings) -> RunReport:
+    """The report before anything ran: the settings, and engine_error until a step says otherwise."""
+    return RunReport(
+        status=Status.ENGINE_ERROR,
+        message="",
+        engine=settings.engine,
+        time_limit_s=settings.time_limit_s,
+        image=settings.image,
+        log_path=str(settings.run_dir / LOG_FILE),
+        data_dir=str(settings.data_dir),
+        output_dir=str(settings.output_dir),
+        limits={
+            "cpus": settings.cpus,
+            "memory": format_size(settings.memory_bytes),
+            "pids": settings.pids_limit,
+            "gpus": str(settings.gpus),
+            "output": format_size(settings.output_limit_bytes),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How the submission's process ended, with what its cgroup saw."""
+
+    result: ProcessResult
+    oom_kills: int
+    peak_memory_bytes: int | None
+
+
+@dataclass
+class Collected:
+    """What /output held after the run: its usage (None without a volume), and what was left out of the copy."""
+
+    usage: OutputUsage | None = None
+    skipped: dict[str, Skipped] = field(default_factory=dict)
+    #: Why the copy out of the volume failed: the output is lost, the run cannot be judged.
+    lost: str | None = None
 
 
 def _run(
     settings: RunSettings,
     report: RunReport,
+    record: RunRecord,
     log: CappedLog,
     progress: Callable[[str], None] | None,
     warn: Callable[[str], None],
-) -> None:
+) -> Verdict:
+    """Run the submission; return its status and message. Fills in what each step learned."""
     engine, reason = _pick_engine(settings, log)
-    report.engine = settings.engine if engine is None else engine.name
     if engine is None:
-        report.message = reason
         log.write("runner", f"engine error: {reason}")
-        return
+        return Status.ENGINE_ERROR, reason
+    report.engine = engine.name
     if not engine.isolated:
         warn("WARNING: the local engine runs the submission on the host with NO isolation: files, network")
         warn("WARNING: and ground truth are all within its reach. Use it only for code you trust.")
-    if settings.gpus != "none" and not host_has_gpu():
+    if settings.gpus.number != 0 and not host_has_gpu():
         log.write("runner", "no GPU on this host: running without one (--gpus none)")
-        settings = dataclasses.replace(settings, gpus="none")
+        settings = dataclasses.replace(settings, gpus=Gpus("none"))
         report.limits["gpus"] = "none (no GPU on this host)"
+    image_problem = engine.image_problem(settings) if isinstance(engine, ContainerEngine) else None
+    if image_problem:
+        log.write("runner", image_problem)
+        return Status.FAILED, image_problem
 
+    collected = Collected()
     with tempfile.TemporaryDirectory(prefix="mcs-run-") as scratch_name:
         scratch = Path(scratch_name)
+        record.note(scratch=scratch_name)
         if not isinstance(engine, ContainerEngine):
             staged = stage_submission(settings.submission_dir, scratch / STAGED_SUBMISSION)
             log.write("runner", "/submission holds " + ", ".join(path.as_posix() for path in staged))
-        volume = _make_output_volume(settings, engine, scratch, log, warn, report)
-        skipped: dict[str, str] = {}
+        volume, unbounded = _make_output_volume(settings, engine, scratch)
+        if volume:
+            record.note(mount=str(settings.output_dir))
+            report.limits["output_files"] = inode_limit(settings.output_limit_bytes)
+        else:
+            message = f"/output is not size-limited ({unbounded}): a submission can fill the disk"
+            warn(f"WARNING: {message}")
+            log.write("runner", message)
+            report.limits["output"] = f"not enforced ({unbounded})"
         try:
-            outcome = _supervise(engine, settings, scratch, report, log, progress, warn)
-            usage = volume.usage() if volume else None
+            ended = _supervise(engine, settings, scratch, report, record, log, progress, warn)
+            collected.usage = volume.usage() if volume else None
         finally:
             if volume:
-                skipped = volume.collect()
-                for path, kind in list(skipped.items())[:5]:
-                    log.write("runner", f"left out of the output: /output/{path} is {kind}")
-    if outcome is None:
-        return
-    result, oom_kills = outcome
-    _record(report, result, usage)
+                _collect(volume, collected, log)
+    if isinstance(ended, str):
+        return Status.ENGINE_ERROR, ended
+    result = ended.result
+    report.organizer_warnings = list(result.teardown_problems)
+    report.exit_code = result.submission_exit_code
+    report.wall_s, report.started_at, report.finished_at = result.wall_s, result.started_at, result.finished_at
+    report.peak_memory_bytes = ended.peak_memory_bytes
+    if collected.usage:
+        report.output_bytes, report.output_files = collected.usage.bytes_used, collected.usage.files
+    if collected.lost:
+        return Status.ENGINE_ERROR, collected.lost
     solution = read_untrusted_json(settings.output_dir / SOLUTION_REPORT_FILE) or {}
     report.execution_provider = untrusted_string(solution.get("execution_provider"))
-    report.status, report.message = judge(settings, engine, result, oom_kills, usage, skipped, log)
-    log.write("runner", f"status {report.status}: {report.message}")
+    tracks = tracks_done(read_untrusted_json(settings.output_dir / PROGRESS_FILE))
+    verdict = judge(settings, engine, result, ended.oom_kills, collected.usage, collected.skipped, log, tracks)
+    log.write("runner", f"status {verdict[0]}: {verdict[1]}")
+    return verdict
+
+
+def _collect(volume: OutputVolume, collected: Collected, log: CappedLog) -> None:
+    """Copy /output out of its volume into `collected`; a failure is recorded as `collected.lost`, not raised."""
+    try:
+        collected.skipped = volume.collect()
+    except (OSError, RunnerError) as exc:
+        collected.lost = (
+            f"the runner could not copy /output out of its volume ({exc}); the output is lost and nothing is "
+            "scored. This is the organizers' problem, not the submission's: report it with log.txt"
+        )
+        log.write("runner", collected.lost)
+    for path, kind in list(collected.skipped.items())[:5]:
+        log.write(
+            "runner",
+            f"left out of the output: /output/{path} is {kind}; only regular files in folders at most "
+            f"{MAX_DEPTH} deep and {MAX_PATH_BYTES} bytes of path are copied out: write descriptors.npz and "
+            "small reports only",
+        )
 
 
 def _supervise(
@@ -146,16 +252,22 @@ def _supervise(
     settings: RunSettings,
     scratch: Path,
     report: RunReport,
+    record: RunRecord,
     log: CappedLog,
     progress: Callable[[str], None] | None,
     warn: Callable[[str], None],
-) -> tuple[ProcessResult, int] | None:
-    """Run the submission in its cgroup; return how it ended and the OOM kills, or None when it could not start."""
+) -> Ended | str:
+    """Run the submission in its cgroup, with a watchdog that ends it should the runner be killed;
+    return how it ended, or why it could not start."""
     cgroup = _make_cgroup(settings, engine, log, warn)
     report.cgroup = cgroup.relative if cgroup else None
+    if cgroup:
+        record.note(cgroup=cgroup_fields(cgroup))
     try:
         launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup), scratch)
         report.command = launch.argv
+        if isinstance(engine, ContainerEngine) and launch.container:
+            record.note(container={"base": list(engine.base), "name": launch.container})
 
         def tick(elapsed: float) -> None:
             if progress:
@@ -165,23 +277,37 @@ def _supervise(
         try:
             # conmon (podman) leaves files such as "oom" in its working folder: give it the scratch one.
             launch = dataclasses.replace(launch, cwd=launch.cwd or scratch)
-            result = supervise(engine, launch, settings, cgroup, log, tick)
-        except (OSError, RunnerError) as exc:
-            report.message = f"the {engine.name} engine could not start: {exc}"
-            log.write("runner", report.message)
-            return None
+            watchdog = Watchdog(
+                record.run_id, settings.time_limit_s + settings.grace_s + WATCHDOG_MARGIN_S, record.folder
+            )
+            try:
+                result = supervise(engine, launch, settings, cgroup, log, tick)
+            finally:
+                watchdog.stop()
+        except LaunchError as exc:
+            log.write("runner", str(exc))
+            return str(exc)
         oom_kills = cgroup.oom_kills() if cgroup else 0
-        report.peak_memory_bytes = cgroup.peak_memory() if cgroup else None
+        peak = cgroup.peak_memory() if cgroup else None
     finally:
         if cgroup:
-            cgroup.remove()
+            _remove_cgroup(cgroup, log)
     if result.container and result.container.oom_killed:
         oom_kills = max(oom_kills, 1)
-    return result, oom_kills
+    return Ended(result, oom_kills, peak)
+
+
+def _remove_cgroup(cgroup: RunCgroup, log: CappedLog) -> None:
+    """Remove the run's cgroup; one that stays is logged for the organizer, and the run's result stands."""
+    try:
+        cgroup.remove()
+    except OSError as exc:
+        log.write("runner", f"cleanup after the run failed: the cgroup {cgroup.relative} stays ({exc})")
 
 
 def _pick_engine(settings: RunSettings, log: CappedLog) -> tuple[Engine | None, str]:
-    if settings.engine == "auto":
+    """Return the engine to use, or None and why the asked-for one cannot run here."""
+    if settings.engine is EngineName.AUTO:
         engine, passed = choose_engine(settings)
         for line in passed:
             log.write("runner", f"engine passed over: {line}")
@@ -215,50 +341,28 @@ def _make_cgroup(
     return None
 
 
-def _make_output_volume(
-    settings: RunSettings,
-    engine: Engine,
-    scratch: Path,
-    log: CappedLog,
-    warn: Callable[[str], None],
-    report: RunReport,
-) -> OutputVolume | None:
-    """Mount the run's bounded /output, or say why it stays an unbounded folder."""
+def _make_output_volume(settings: RunSettings, engine: Engine, scratch: Path) -> tuple[OutputVolume | None, str]:
+    """Mount the run's bounded /output; or return None and why it stays an unbounded folder,
+    after giving that folder to the sandbox user."""
     reason = OutputVolume.unavailable()
     if not reason and isinstance(engine, ContainerEngine) and not engine.sees_runner_mounts():
         reason = f"the {engine.name} daemon runs in another mount namespace and would not see it"
     if not reason:
         try:
-            volume = OutputVolume.create(settings.output_dir, settings.output_limit_bytes, scratch, SANDBOX_UID)
+            return OutputVolume.create(settings.output_dir, settings.output_limit_bytes, scratch, SANDBOX_UID), ""
         except RunnerError as exc:
             reason = str(exc)
-        else:
-            report.limits["output_files"] = inode_limit(settings.output_limit_bytes)
-            return volume
-    message = f"/output is not size-limited ({reason}): a submission can fill the disk"
-    warn(f"WARNING: {message}")
-    log.write("runner", message)
-    report.limits["output"] = f"not enforced ({reason})"
     if os.geteuid() == 0:
         os.chown(settings.output_dir, SANDBOX_UID, SANDBOX_UID)
         settings.output_dir.chmod(0o700)
     elif isinstance(engine, ContainerEngine):
         # A runner that is not root cannot give the folder to the container's user: open it.
         settings.output_dir.chmod(0o777)
-    return None
+    return None, reason
 
 
 def _run_name(cgroup: RunCgroup | None) -> str:
     return f"mcs-{cgroup.name if cgroup else uuid.uuid4().hex[:12]}"
-
-
-def _record(report: RunReport, result: ProcessResult, usage: OutputUsage | None) -> None:
-    report.exit_code = result.submission_exit_code
-    report.wall_s = result.wall_s
-    report.started_at = result.started_at
-    report.finished_at = result.finished_at
-    if usage:
-        report.output_bytes, report.output_files = usage.bytes_used, usage.files
 
 
 def judge(
@@ -267,55 +371,14 @@ def judge(
     result: ProcessResult,
     oom_kills: int,
     usage: OutputUsage | None,
-    skipped: dict[str, str],
+    skipped: dict[str, Skipped],
     log: CappedLog,
-) -> tuple[Status, str]:
-    """Return the status of a finished run and its one-sentence message.
+    tracks: tuple[int, int] | None = None,
+) -> Verdict:
+    """Return the status of a finished run and its one-sentence message (the rules: verdict.RULES).
 
-    Order matters: a container the engine never started is the engine's failure (unless
-    the image's own command cannot be run: docker's and podman's 126 and 127); a run
-    killed at the limit is a timeout even if memory ran out on the way; an OOM kill and
-    a full /output explain a non-zero exit; only a clean exit has its output checked.
-    `skipped` is what the output volume left out (OutputVolume.collect), by path.
+    `skipped` is what the output volume left out (OutputVolume.collect), by path; the
+    stderr tail comes from `log`; `tracks` is (done, total) from the last progress.json.
     """
     tail = " | ".join(line.strip() for line in log.stderr_tail() if line.strip())
-    if isinstance(engine, ContainerEngine) and (result.container is None or not result.container.started):
-        reason = (result.container.error if result.container else "") or tail or "it gave no reason"
-        if result.exit_code in IMAGE_COMMAND_FAILED:
-            return Status.FAILED, f"the image's command could not be run (exit code {result.exit_code}): {reason}"
-        return Status.ENGINE_ERROR, f"{engine.name} could not start the container: {reason}; the submission never ran"
-    if result.timed_out:
-        return Status.TIMEOUT, (
-            f"the submission did not finish within the time limit of {settings.time_limit_s:g}s and was stopped; "
-            "its output is not scored"
-        )
-    if oom_kills:
-        return Status.OOM, (
-            f"the submission ran out of memory: the kernel killed {oom_kills} process(es) at the "
-            f"{format_size(settings.memory_bytes)} limit"
-        )
-    if usage and usage.full:
-        return Status.INVALID_OUTPUT, (
-            f"the output is invalid: /output reached its limit of {format_size(settings.output_limit_bytes)} "
-            f"or {inode_limit(settings.output_limit_bytes)} files (--output-limit); write descriptors.npz "
-            "and small reports only"
-        )
-    exit_code = result.submission_exit_code
-    if exit_code != 0:
-        return Status.FAILED, f"the submission exited with code {exit_code}" + (
-            f"; last stderr lines: {tail}" if tail else "; it wrote nothing on stderr"
-        )
-    kind = skipped.get(DESCRIPTORS_FILE)
-    if kind in (LINK, NOT_REGULAR):
-        return Status.INVALID_OUTPUT, f"the output is invalid: {not_a_regular_file(DESCRIPTORS_FILE, kind == LINK)}"
-    if kind:
-        return Status.INVALID_OUTPUT, f"the output is invalid: {DESCRIPTORS_FILE} is {kind}; write a plain .npz file"
-    try:
-        expected = read_track_ids(settings.data_dir / TRACKS_FILE)
-        descriptors = read_descriptors(settings.output_dir / DESCRIPTORS_FILE, expected, settings.dim)
-    except InvalidOutputError as exc:
-        return Status.INVALID_OUTPUT, f"the output is invalid: {exc}"
-    return Status.OK, (
-        f"the submission wrote {descriptors.track_id.size} descriptors of dimension "
-        f"{descriptors.descriptor.shape[1]} in {result.wall_s:.1f}s"
-    )
+    return judge_evidence(Evidence(settings, engine, result, oom_kills, usage, skipped, tail, tracks))

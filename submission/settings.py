@@ -6,15 +6,29 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-from contracts.competition import Competition, competition_beside, load_competition
+from contracts.competition import Competition, Gpus, competition_beside, load_competition
 from contracts.names import OUTPUT_DIR, TRACKS_FILE
 from contracts.tracks import read_track_ids
 from submission.reporting.logs import DEFAULT_LOG_LIMIT
 
 DEFAULT_COMMAND = ("python", "solution.py")
-ENGINES = ("auto", "docker", "podman", "bwrap", "local")
+
+
+class EngineName(StrEnum):
+    """The engines a run can ask for; AUTO lets the runner pick the best one available here."""
+
+    AUTO = "auto"
+    DOCKER = "docker"
+    PODMAN = "podman"
+    BWRAP = "bwrap"
+    LOCAL = "local"
+
+
+#: The --engine choices, as text (click shows an enum by its member names).
+ENGINES = tuple(str(name) for name in EngineName)
 # Seconds between SIGTERM and SIGKILL at the time limit.
 GRACE_S = 5.0
 
@@ -23,7 +37,7 @@ GRACE_S = 5.0
 class RunSettings:
     """Everything `run_submission` needs; built by `resolve_settings`."""
 
-    engine: str
+    engine: EngineName
     data_dir: Path
     run_dir: Path
     submission_dir: Path
@@ -33,7 +47,7 @@ class RunSettings:
     cpus: float
     memory_bytes: int
     pids_limit: int
-    gpus: str
+    gpus: Gpus
     shm_size_bytes: int
     log_limit_bytes: int
     #: The most bytes /output may hold (and one file per 64 KiB of it).
@@ -52,7 +66,7 @@ class RunSettings:
 
 def resolve_settings(
     *,
-    engine: str,
+    engine: EngineName | str,
     data_dir: Path,
     run_dir: Path,
     submission_dir: Path,
@@ -62,7 +76,7 @@ def resolve_settings(
     cpus: float | None = None,
     memory_bytes: int | None = None,
     pids_limit: int | None = None,
-    gpus: str | None = None,
+    gpus: Gpus | str | None = None,
     shm_size_bytes: int | None = None,
     log_limit_bytes: int | None = None,
     output_limit_bytes: int | None = None,
@@ -72,8 +86,8 @@ def resolve_settings(
     """Fill every unset limit from competition.yaml beside `data_dir`, else the DevBattle profile.
 
     Raises ConfigError when that competition.yaml is invalid, RunnerError when tracks.csv
-    is empty or malformed, and ValueError (with the rule) when `data_dir` is not a test
-    folder or a limit is out of range.
+    is empty or malformed, and ValueError when `data_dir` is not a test folder or when
+    options are out of range (every such problem, one a line).
     """
     data_dir = data_dir.resolve()
     if not (data_dir / TRACKS_FILE).is_file():
@@ -82,8 +96,15 @@ def resolve_settings(
     read_track_ids(data_dir / TRACKS_FILE)
     competition: Competition = load_competition(competition_beside(data_dir))
     hardware = competition.hardware
+    problems: list[str] = []
+    if gpus is not None:
+        try:
+            gpus = Gpus(gpus)
+        except ValueError:
+            problems.append(f"--gpus must be all, none or a number, got {gpus}")
+            gpus = None
     settings = RunSettings(
-        engine=engine,
+        engine=EngineName(engine),
         data_dir=data_dir,
         # Not resolved: a RUN_DIR that is or passes through a link must be seen, and refused (rundir.py).
         run_dir=Path(os.path.abspath(run_dir)),
@@ -102,11 +123,13 @@ def resolve_settings(
         command_given=bool(command),
         grace_s=grace_s,
     )
-    _check(settings)
+    problems += _problems(settings)
+    if problems:
+        raise ValueError("\n".join(problems))
     return settings
 
 
-def _check(settings: RunSettings) -> None:
+def _problems(settings: RunSettings) -> list[str]:
     rules = [
         (settings.time_limit_s > 0, f"--time-limit must be positive, got {settings.time_limit_s}"),
         (settings.cpus > 0, f"--cpus must be positive, got {settings.cpus}"),
@@ -117,16 +140,10 @@ def _check(settings: RunSettings) -> None:
             settings.output_limit_bytes >= 16 * 1024**2,
             f"--output-limit must be at least 16m, got {settings.output_limit_bytes} bytes",
         ),
-        (
-            settings.gpus in ("all", "none") or settings.gpus.isdigit(),
-            f"--gpus must be all, none or a number, got {settings.gpus}",
-        ),
         (settings.dim is None or settings.dim > 0, f"--dim must be positive, got {settings.dim}"),
         (settings.submission_dir.is_dir(), f"--submission must be a folder, got {settings.submission_dir}"),
     ]
-    for holds, message in rules:
-        if not holds:
-            raise ValueError(message)
+    return [message for holds, message in rules if not holds]
 
 
 def host_has_gpu() -> bool:

@@ -6,6 +6,11 @@ process of the run, SIGKILL after a grace period; after the main process ends, e
 process left in the run's cgroup (daemons, double forks) is killed too. Whatever ends
 the supervision early (an exception of the runner's own, SIGINT or SIGTERM to the
 runner) stops the submission and removes its container before it propagates.
+
+Two kinds of the runner's own failures are kept apart: a launch that fails (the engine's
+program cannot be started) raises LaunchError and nothing ran; a teardown that fails
+(processes that survive SIGKILL, a container that cannot be removed) does not replace
+how the run ended: it is returned as a warning in `ProcessResult.teardown_problems`.
 """
 
 from __future__ import annotations
@@ -21,13 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from submission.engines import ContainerEngine, ContainerState, Engine, Launch
+from contracts.errors import RunnerError
+from submission.engines.base import Engine, Launch
+from submission.engines.container import ContainerEngine, ContainerState
 from submission.isolation.cgroup import RunCgroup
 from submission.isolation.rlimits import rlimit_setter
 from submission.reporting.logs import CappedLog
 from submission.settings import RunSettings
 
 POLL_S = 0.1
+
+
+class LaunchError(RunnerError):
+    """The engine's program could not be started: the submission never ran."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,8 @@ class ProcessResult:
     leftover_killed: int
     #: What docker or podman says of the ended container; None for bwrap and local.
     container: ContainerState | None = None
+    #: What the cleanup after the run could not do (the organizer's to look at; the result stands).
+    teardown_problems: tuple[str, ...] = ()
 
     @property
     def submission_exit_code(self) -> int | None:
@@ -67,20 +80,25 @@ def supervise(
     """Run `launch` to its end or to the time limit; return how it ended.
 
     `on_tick(elapsed_s)` is called about once a second (the live progress line).
-    Raises OSError when the engine's program cannot be started at all.
+    Raises LaunchError when the engine's program cannot be started at all. A failure of
+    the cleanup after the run is in the result's `teardown_problems`, never raised; one
+    during an exception already on its way is logged and that exception goes on.
     """
     log.write("runner", "command: " + shlex.join(launch.argv))
     started_at = _now()
-    process = subprocess.Popen(
-        launch.argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=launch.env,
-        cwd=launch.cwd,
-        start_new_session=True,
-        preexec_fn=_in_child(engine, launch, settings, cgroup),  # noqa: PLW1509
-    )
+    try:
+        process = subprocess.Popen(
+            launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=launch.env,
+            cwd=launch.cwd,
+            start_new_session=True,
+            preexec_fn=_in_child(engine, launch, settings, cgroup),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LaunchError(f"the {engine.name} engine could not start: {exc}") from exc
     started = time.monotonic()
     assert process.stdout is not None and process.stderr is not None
     pumps = [
@@ -115,7 +133,7 @@ def supervise(
         _terminate(engine, launch, process, cgroup, settings.grace_s, log)
         raise
     finally:
-        leftover = _end_leftovers(engine, launch, process, cgroup, log)
+        leftover, problems = _end_leftovers(engine, launch, process, cgroup, log)
         for pump in pumps:
             pump.join(timeout=10)
     return ProcessResult(
@@ -126,6 +144,7 @@ def supervise(
         finished_at=finished_at,
         leftover_killed=leftover,
         container=state,
+        teardown_problems=problems,
     )
 
 
@@ -186,7 +205,9 @@ def _terminate(
     if launch.container:
         engine.stop(launch.container, "KILL")
     if cgroup:
-        cgroup.kill_all()
+        # What survives is found again, and reported, by _end_leftovers: the timeout stands.
+        with contextlib.suppress(RunnerError):
+            cgroup.kill_all()
     _signal_group(process, signal.SIGKILL)
     process.wait()
 
@@ -197,12 +218,26 @@ def _end_leftovers(
     process: subprocess.Popen[bytes],
     cgroup: RunCgroup | None,
     log: CappedLog,
-) -> int:
-    """Kill whatever the submission left running; return how many processes that was."""
+) -> tuple[int, tuple[str, ...]]:
+    """Kill whatever the submission left running; return how many processes that was, and what failed.
+
+    Each failure is logged and returned as one sentence; none is raised.
+    """
+    problems: list[str] = []
     _signal_group(process, signal.SIGKILL)
     if isinstance(engine, ContainerEngine) and launch.container:
-        engine.remove(launch.container)
-    killed = cgroup.kill_all() if cgroup else 0
+        try:
+            engine.remove(launch.container)
+        except (OSError, subprocess.SubprocessError) as exc:
+            problems.append(f"the container {launch.container} could not be removed ({exc}); remove it by hand")
+    killed = 0
+    if cgroup:
+        try:
+            killed = cgroup.kill_all()
+        except RunnerError as exc:
+            problems.append(str(exc))
     if killed:
         log.write("runner", f"killed {killed} process(es) the submission left running after it ended")
-    return killed
+    for problem in problems:
+        log.write("runner", f"cleanup after the run failed: {problem}")
+    return killed, tuple(problems)

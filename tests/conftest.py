@@ -19,7 +19,7 @@ import pytest
 from face_tracks import write_test_folder
 
 from contracts.names import LOG_FILE, RUN_REPORT_FILE
-from submission.engines import PODMAN_BASE, docker_engine_reachable
+from submission.engines.container import PODMAN_BASE, docker_engine_reachable
 from submission.isolation.cgroup import CGROUP_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent

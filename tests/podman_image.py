@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from submission.engines import DOCKER_BASE, PODMAN_BASE
+from submission.engines.container import DOCKER_BASE, PODMAN_BASE
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERFILE = ROOT / "images" / "runner-test" / "Containerfile"

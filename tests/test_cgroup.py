@@ -323,7 +323,7 @@ def tree(group: CgroupV2) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
         [sys.executable, "-c", FORK_TREE],
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=group.enter,  # noqa: PLW1509
+        preexec_fn=group.enter,
     )
     assert process.stdout is not None
     pids = [int(pid) for pid in process.stdout.readline().split()]

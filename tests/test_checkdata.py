@@ -280,10 +280,10 @@ def test_every_problem_is_reported_at_once(copy: Path) -> None:
     assert {TEST_TRACKS, LABELS, COMPETITION_FILE} <= files
 
 
-def test_the_cli_exits_1_and_lists_each_problem_with_its_fix(copy: Path) -> None:
+def test_the_cli_exits_3_and_lists_each_problem_with_its_fix(copy: Path) -> None:
     _first_image(copy).unlink()
     result = CliRunner().invoke(main, ["check-data", str(copy), "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert f"- {TEST_TRACKS}: 1 images: do not exist" in result.output
     assert "fix: write every frame as an aligned 112x112 RGB JPEG" in result.output
 

@@ -130,14 +130,14 @@ def test_another_seed_gives_other_people_and_frames(tiny: Path, tmp_path: Path) 
 
 def test_make_data_refuses_to_overwrite_without_force(tiny: Path) -> None:
     result = CliRunner().invoke(main, ["make-data", "--preset", "tiny", "--out", str(tiny), "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "must not exist yet" in result.output and "--force" in result.output
 
 
 def test_make_data_will_not_replace_a_folder_that_is_not_a_dataset(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
     result = CliRunner().invoke(main, ["make-data", "--preset", "tiny", "--out", str(tmp_path), "--force", "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "must be a dataset" in result.output
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 

@@ -196,7 +196,11 @@ def test_many_bad_rows_are_shortened(path):
     ("track_id", "expected", "message"),
     [
         (np.array([3, 4, 3, 4, 5, 6]), None, r"^2 track id\(s\) appear more than once: 3, 4; write each track once$"),
-        (IDS, np.r_[IDS, 99], r"^track_id holds 6 rows, tracks.csv has 7 tracks; write one row per track$"),
+        (
+            IDS,
+            np.r_[IDS, 99],
+            r"^track_id holds 6 rows, tracks.csv has 7 tracks; write one row per track; missing: 99$",
+        ),
         (IDS, IDS[2:], r"^track_id holds 6 rows, tracks.csv has 4 tracks; write one row per track$"),
         (
             np.r_[IDS[:4], 98, 99],

@@ -21,7 +21,7 @@ from podman_image import HASH_LABEL, NUMPY_PIN, content_hash, engine_command, en
 
 from contracts.names import DESCRIPTORS_FILE, OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SCORE_FILE, TRACK_ID_KEY
 from contracts.status import Status
-from submission.engines import docker_engine_reachable
+from submission.engines.container import docker_engine_reachable
 from submission.settings import host_has_gpu
 from tests.challenge_data import write_challenge
 

@@ -83,7 +83,7 @@ def test_score_file_outside_a_team_folder_is_refused(scores: Path) -> None:
 def test_broken_score_file_is_one_error_line(scores: Path, tmp_path: Path) -> None:
     (scores / "beta" / "7" / SCORE_FILE).write_text("{not json", encoding="utf-8")
     result = CliRunner().invoke(main, ["leaderboard", "--scores", str(scores), "--out", str(tmp_path / "i.html")])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.output.startswith("Error: ") and "must be a score.json written by" in result.output
     assert result.output.count("\n") == 1
 

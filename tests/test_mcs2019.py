@@ -201,7 +201,7 @@ def test_the_cli_round_trip_prints_a_summary(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     assert "80 test frames, 30 train frames, 12 references" in made.output
     again = CliRunner().invoke(main, ["make-mcs2019-replica", "--out", str(original), "--quiet"])
-    assert again.exit_code == 1 and "pass --force" in again.output
+    assert again.exit_code == 3 and "pass --force" in again.output
     result = CliRunner().invoke(main, ["import-mcs2019", "--from", str(original), "--out", str(data), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "public        5 tracks of     3 persons" in result.output
@@ -487,13 +487,13 @@ def test_every_problem_is_reported_at_once(broken: Path, tmp_path: Path) -> None
     assert str(caught.value).count("\n- ") == len(files)
 
 
-def test_the_cli_exits_2_and_lists_each_problem(broken: Path, tmp_path: Path) -> None:
+def test_the_cli_exits_3_and_lists_each_problem(broken: Path, tmp_path: Path) -> None:
     _first_image(broken).unlink()
     (broken / TRAIN_DESCRIPTORS).unlink()
     result = CliRunner().invoke(
         main, ["import-mcs2019", "--from", str(broken), "--out", str(tmp_path / "d"), "--quiet"]
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "- train_df_descriptors.npy: is missing; fix: copy it from the organizers' MCS2019 data" in result.output
     assert "- test_df.csv: 1 warp_path images do not exist" in result.output
     assert "2 problem(s) found; nothing was written" in result.output

@@ -21,12 +21,19 @@ import pytest
 from conftest import ENGINES, FIXTURES, engine_missing, processes_running, runner_command
 from face_tracks import write_test_folder
 
+from contracts.competition import Gpus
+from contracts.errors import RunnerError
 from contracts.names import DESCRIPTORS_FILE, LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
-from contracts.status import RUN_REPORT_FIELDS
-from submission.engines import ContainerState, make_engine
+from contracts.status import RUN_REPORT_FIELDS, Status
+from submission.engines import make_engine
+from submission.engines.container import ContainerState
+from submission.isolation.cgroup import CgroupV1, CgroupV2, RunCgroup
+from submission.isolation.output_volume import OutputVolume
 from submission.isolation.rlimits import rlimit_setter
 from submission.reporting.logs import CappedLog
-from submission.run import judge
+from submission.reporting.run_report import RunReport
+from submission.run import judge, run_submission
+from submission.rundir import prepare_run_dir
 from submission.settings import resolve_settings
 from submission.supervise import ProcessResult
 
@@ -142,6 +149,8 @@ def test_printing_200_mb_is_capped_with_head_and_tail(runner, engine: str) -> No
     assert "bytes of log dropped here: the log is capped" in run.log
     assert "the last line" in run.log and "command: " in run.log
     assert run.report["status"] == "failed" and run.report["exit_code"] == 5
+    cut = "; log.txt was cut: its middle is dropped to keep it under 1.0 MiB (--log-limit), print less"
+    assert run.report["message"].endswith(cut) and cut in run.stderr
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -264,7 +273,7 @@ def test_without_a_cgroup_rlimits_still_cap_memory() -> None:
         [sys.executable, "-c", allocate],
         capture_output=True,
         text=True,
-        preexec_fn=rlimit_setter(256 * 1024**2, 64),  # noqa: PLW1509
+        preexec_fn=rlimit_setter(256 * 1024**2, 64),
     )
     assert done.returncode == 1
     assert "MemoryError" in done.stderr and "allocated" not in done.stdout
@@ -415,4 +424,102 @@ def test_a_submission_folder_without_its_files_is_an_engine_error_naming_the_fix
     assert report["message"] == (
         f"{tmp_path / 'empty'} holds none of the submission's files (solution.py, models/*.onnx); "
         "point --submission at the folder with solution.py"
+    )
+
+
+def _in_process_run(dataset: Path, run_dir: Path, engine: str, command: tuple[str, ...] = ()) -> RunReport:
+    settings = resolve_settings(
+        engine=engine, data_dir=dataset / "test", run_dir=run_dir, submission_dir=FIXTURES / "good", command=command
+    )
+    prepare_run_dir(settings.run_dir, force=False)
+    return run_submission(settings, warn=lambda message: None)
+
+
+def test_a_launch_that_fails_is_an_engine_error_that_says_the_engine_could_not_start(
+    dataset: Path, tmp_path: Path
+) -> None:
+    report = _in_process_run(dataset, tmp_path / "run", "local", ("/no/such/program",))
+    assert report.status is Status.ENGINE_ERROR and report.exit_code is None
+    assert report.message.startswith("the local engine could not start: [Errno 2] No such file or directory")
+    assert report.organizer_warnings == []
+
+
+def test_a_teardown_that_fails_keeps_the_runs_own_status_and_warns_the_organizer(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processes that survive SIGKILL after the run (injected: the kernel will not do it here) are
+    the organizer's to look at; the submission ran, ended and wrote its output, so it stays ok."""
+    if RunCgroup.supported():
+        pytest.skip(f"no run cgroup here: {RunCgroup.supported()}")
+
+    def survives(self: RunCgroup, attempts: int = 50) -> int:
+        raise RunnerError("processes [4242] of the run survive SIGKILL; check the host")
+
+    for kind in (CgroupV1, CgroupV2):
+        monkeypatch.setattr(kind, "kill_all", survives)
+    report = _in_process_run(dataset, tmp_path / "run", "bwrap")
+    assert report.status is Status.OK, report.message
+    assert report.exit_code == 0
+    assert report.organizer_warnings == ["processes [4242] of the run survive SIGKILL; check the host"]
+    document = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert document["status"] == "ok" and document["organizer_warnings"] == report.organizer_warnings
+    log = (tmp_path / "run" / LOG_FILE).read_text()
+    assert "cleanup after the run failed: processes [4242] of the run survive SIGKILL" in log
+
+
+def test_every_bad_option_is_reported_at_once(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as raised:
+        resolve_settings(
+            engine="bwrap",
+            data_dir=dataset / "test",
+            run_dir=tmp_path,
+            submission_dir=tmp_path,
+            time_limit_s=0,
+            cpus=-1,
+            gpus="some",
+        )
+    assert str(raised.value).splitlines() == [
+        "--gpus must be all, none or a number, got some",
+        "--time-limit must be positive, got 0",
+        "--cpus must be positive, got -1",
+    ]
+
+
+@pytest.mark.parametrize(("text", "number"), [("all", None), ("none", 0), ("2", 2), (" ALL ", None), (3, 3)])
+def test_gpus_are_parsed_once_into_a_number(text: object, number: int | None) -> None:
+    assert Gpus(text).number == number
+    assert Gpus(text) == str(text).strip().lower()
+
+
+@pytest.mark.parametrize("text", ["some", "-1", "1.5", True, ""])
+def test_gpus_refuse_anything_else(text: object) -> None:
+    with pytest.raises(ValueError, match="must be all, none or a number of GPUs, got"):
+        Gpus(text)
+
+
+def test_a_timeout_says_how_far_the_run_got(runner) -> None:
+    run = runner("bwrap", "slow_with_progress", "--time-limit", "2")
+    assert run.report["status"] == "timeout"
+    assert run.report["message"] == (
+        "the submission did not finish within the time limit of 2s and was stopped; it had done 2 of 5 tracks "
+        "(its progress.json); its output is not scored"
+    )
+
+
+def test_an_output_that_cannot_be_copied_out_is_the_organizers_not_the_participants(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy-out that fails (injected) loses the output: never the participant's invalid_output."""
+    if OutputVolume.unavailable():
+        pytest.skip(f"no output volume here: {OutputVolume.unavailable()}")
+
+    def fails(self: OutputVolume) -> dict:
+        self.discard()
+        raise RunnerError("cannot unmount the output filesystem: target is busy")
+
+    monkeypatch.setattr(OutputVolume, "collect", fails)
+    report = _in_process_run(dataset, tmp_path / "run", "bwrap")
+    assert report.status is Status.ENGINE_ERROR and report.exit_code == 0
+    assert report.message.startswith(
+        "the runner could not copy /output out of its volume (cannot unmount the output filesystem: target is busy)"
     )

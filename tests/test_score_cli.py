@@ -268,13 +268,16 @@ BAD_OTHERS = [
 
 
 @pytest.mark.parametrize(
-    ("problem", "breaks", "message"), BAD_DESCRIPTORS + BAD_OTHERS, ids=[c[0] for c in BAD_DESCRIPTORS + BAD_OTHERS]
+    ("problem", "breaks", "message", "code"),
+    [(*case, 1) for case in BAD_DESCRIPTORS] + [(*case, 3) for case in BAD_OTHERS],
+    ids=[c[0] for c in BAD_DESCRIPTORS + BAD_OTHERS],
 )
-def test_bad_input_is_one_error_line_and_exit_code_2(setup, problem, breaks, message):
+def test_bad_input_is_one_error_line_and_the_exit_code_of_whose_fault_it_is(setup, problem, breaks, message, code):
+    """The descriptors are the participant's (exit code 1); gt, config and the output folder the organizer's (3)."""
     breaks(setup)
     result = setup.score()
     lines = result.output.strip().splitlines()
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == code, result.output
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert re.search(message, lines[0]), lines[0]
     assert not (setup.out / SCORE_FILE).exists()
@@ -285,7 +288,7 @@ def test_cosine_zero_descriptor_is_a_bad_input(setup, tmp_path):
     setup.config.write_text("metric: {similarity: cosine}\n")
     run_arrays(setup, lambda a: a[DESCRIPTOR_KEY].__setitem__(5, 0.0))
     result = setup.score()
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     track = setup.case.track_id[5]
     assert result.output == (
         f"Error: descriptors must be non-zero for cosine similarity, got 1 zero row(s) (track ids {track}); "
@@ -300,7 +303,7 @@ def test_module_entry_point_exit_codes(setup, project_root):
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("subset")
     bad = subprocess.run([*command, "--descriptors", str(setup.gt)], capture_output=True, text=True, env=env)
-    assert bad.returncode == 2
+    assert bad.returncode == 1
     assert bad.stderr == "Error: gt is not a regular file; write a plain .npz file\n"
 
 
@@ -315,7 +318,7 @@ def test_header_bomb_is_one_error_line_without_a_traceback(setup, project_root):
     env = {**os.environ, "PYTHONPATH": str(project_root)}
     command = [sys.executable, "-m", "evaluate", "score", "--gt", str(setup.gt), "--out", str(setup.out)]
     done = subprocess.run([*command, "--descriptors", str(setup.descriptors)], capture_output=True, text=True, env=env)
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr == (
         "Error: descriptor must hold the 4000000000000000000 bytes its .npy header declares "
@@ -335,7 +338,7 @@ def test_output_of_a_run_that_did_not_end_ok_is_never_scored(setup, tmp_path, st
     if scored:
         assert result.exit_code == 0, result.output
     else:
-        assert result.exit_code == 2
+        assert result.exit_code == 1
         assert f"says the run ended with status {status}: the output of a run that did not end ok" in result.output
 
 
@@ -374,7 +377,7 @@ def test_ids_of_the_other_kind_are_one_error_line(tmp_path, string_ids, written,
     run = Setup(tmp_path, make_case(3, n_persons=10, string_ids=string_ids))
     run.write_descriptors(**{TRACK_ID_KEY: written(run.case.track_id), DESCRIPTOR_KEY: run.case.descriptor})
     result = run.score()
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert result.output == message
 
 

@@ -21,6 +21,9 @@ The README's threat model lists the same attacks and points here.
 | a sparse 1 TiB file in /output, copied out in full   | test_a_sparse_file_never_reaches_the_host_disk      |
 | 3,000 nested folders crash a recursive copy-out      | test_deep_folders_in_output_are_cut_not_a_crash     |
 | an image VOLUME is writable under --read-only        | test_image_volumes_are_memory_not_the_host_disk     |
+| /output deeper than PATH_MAX broke the copy-out      | test_folders_past_path_max_in_output_are_cut_*      |
+| an image's VOLUME /output: engine_error under docker | test_an_image_with_a_volume_at_output_is_*          |
+| kill -9 of the runner leaves the run going           | test_killed_runner.py                               |
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ import pytest
 from conftest import ENGINES, FIXTURES, assert_nothing_left, engine_missing, processes_running, runner_command
 from face_tracks import write_test_folder
 
+from contracts.competition import Gpus
 from contracts.names import LOG_FILE, OUTPUT_DIR, RUN_REPORT_FILE
-from submission.engines import gpu_devices
+from submission.engines.bwrap import gpu_devices
+from submission.engines.container import DOCKER_BASE, PODMAN_BASE
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import RUNTIME_FILES
 
@@ -342,8 +347,8 @@ def test_only_the_requested_gpus_are_bound(gpus: str, bound: list[str], tmp_path
     """No GPU here: the device folder is a stand-in holding files of the NVIDIA nodes' names."""
     for name in ("nvidia0", "nvidia1", "nvidia2", "nvidia10", "nvidiactl", "nvidia-uvm", "nvme0"):
         (tmp_path / name).touch()
-    assert gpu_devices(gpus, dev=tmp_path) == [str(tmp_path / name) for name in bound]
-    assert gpu_devices("3", dev=tmp_path / "empty") == []
+    assert gpu_devices(Gpus(gpus), dev=tmp_path) == [str(tmp_path / name) for name in bound]
+    assert gpu_devices(Gpus("3"), dev=tmp_path / "empty") == []
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -364,6 +369,52 @@ def test_deep_folders_in_output_are_cut_not_a_crash(runner, engine: str) -> None
     depth = max(len(path.relative_to(run.run_dir / OUTPUT_DIR).parts) for path in (run.run_dir / OUTPUT_DIR).rglob("*"))
     assert depth == 32
     assert not any(line for line in Path("/proc/mounts").read_text().splitlines() if str(run.run_dir) in line)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_folders_past_path_max_in_output_are_cut_and_the_valid_output_kept(runner, engine: str) -> None:
+    """/output nested deeper than PATH_MAX is the participant's mess: cut from the copy with the fix
+    named, the same under every engine, and their valid descriptors.npz still scored."""
+    run = runner(engine, "long_paths")
+    assert run.report["status"] == "ok", run.report["message"]
+    assert run.report["organizer_warnings"] == []
+    assert "is nested too deep; only regular files in folders at most 32 deep and 3072 bytes of path" in run.log
+    assert "write descriptors.npz and small reports only" in run.log
+    output = run.run_dir / OUTPUT_DIR
+    assert (output / "descriptors.npz").is_file()
+    assert not list(run.run_dir.glob(".*collect"))
+    deepest = max(len(os.fsencode(path)) for path in output.rglob("*"))
+    assert deepest < 4096
+    assert not any(line for line in Path("/proc/mounts").read_text().splitlines() if str(run.run_dir) in line)
+
+
+@pytest.mark.parametrize("engine", ["podman", "docker"])
+def test_an_image_with_a_volume_at_output_is_the_participants_fault_under_every_engine(
+    engine: str, dataset: Path, tmp_path: Path, engine_image
+) -> None:
+    """docker refused it as "Duplicate mount point" (engine_error), podman hid /output behind it."""
+    missing = engine_missing(engine)
+    if missing:
+        pytest.skip(missing)
+    image = f"localhost/mcs-runner-test-volume-output:{os.getpid()}"
+    (tmp_path / "context").mkdir()
+    (tmp_path / "context" / "Containerfile").write_text(f"FROM {engine_image(engine)}\nVOLUME /output\n")
+    base = [*(PODMAN_BASE if engine == "podman" else DOCKER_BASE)]
+    build = [*base, "build", "--network", "none", "-q", "-t", image, "-f", str(tmp_path / "context" / "Containerfile")]
+    subprocess.run([*build, str(tmp_path / "context")], check=True, capture_output=True)
+    try:
+        command = runner_command(engine, "good", dataset, tmp_path / "run", image)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    finally:
+        subprocess.run([*base, "image", "rm", "--force", image], capture_output=True)
+    report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert done.returncode == 1, done.stderr
+    assert report["status"] == "failed" and report["fault"] == "participant"
+    assert report["message"] == (
+        "the image declares VOLUME /output, where the runner mounts /output and /data: "
+        "remove that VOLUME line from the Dockerfile and rebuild the image"
+    )
+    assert_nothing_left(report)
 
 
 @pytest.mark.parametrize("engine", ["podman", "docker"])

@@ -207,18 +207,17 @@ class CgroupV1(RunCgroup):
         Raises RunnerError when processes survive every attempt.
         """
         freezer = self.dirs["freezer"] / "freezer.state"
-        killed = 0
+        # A process is counted once, however many attempts it takes to see it gone.
+        killed: set[int] = set()
         for _ in range(attempts):
             pids = self.pids()
             if not pids:
-                return killed
+                return len(killed)
             _write_quietly(freezer, "FROZEN")
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except ProcessLookupError:
-                    pass
+                    killed.add(pid)
             _write_quietly(freezer, "THAWED")
             time.sleep(0.05)
         raise RunnerError(f"processes {self.pids()} of the run survive SIGKILL; check the host")

@@ -20,6 +20,7 @@ import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from contracts.errors import RunnerError
@@ -30,12 +31,19 @@ MIN_LIMIT_BYTES = 16 * 1024**2
 DEFAULT_OUTPUT_LIMIT = 1024**3
 _MOUNT_OPTIONS = "loop,nosuid,nodev,noexec"
 FULL_MARGIN = 0.05
-LINK = "a symbolic link"
-NOT_REGULAR = "not a regular file"
-TOO_LARGE = "larger than the output limit (a sparse file)"
-TOO_DEEP = "nested too deep"
 #: Folders deeper than this in /output are not copied out.
 MAX_DEPTH = 32
+#: Nor those whose path, from /output's copy on the host, would pass this many bytes (PATH_MAX less a margin).
+MAX_PATH_BYTES = 3072
+
+
+class Skipped(StrEnum):
+    """Why something in /output was left out of the copy; the value is how the log says it."""
+
+    LINK = "a symbolic link"
+    NOT_REGULAR = "not a regular file"
+    TOO_LARGE = "larger than the output limit (a sparse file)"
+    TOO_DEEP = "nested too deep"
 
 
 @dataclass(frozen=True)
@@ -121,14 +129,15 @@ class OutputVolume:
         full = info.f_bavail < info.f_blocks * FULL_MARGIN or info.f_favail < info.f_files * FULL_MARGIN
         return OutputUsage(bytes_used=bytes_used, files=max(0, files), full=full)
 
-    def collect(self) -> dict[str, str]:
+    def collect(self) -> dict[str, Skipped]:
         """Copy the regular files and folders out, unmount and delete the image; RUN_DIR/output becomes a folder.
 
         Returns what was left out, each path (relative to /output) with what it was: a
         symbolic link, not a regular file (a device, FIFO or socket), larger than the
-        output limit (a sparse file), or nested too deep. Every process of the run must be
-        gone. The volume is unmounted even when copying fails. Raises RunnerError when the
-        volume cannot be unmounted.
+        output limit (a sparse file), or nested too deep (more than MAX_DEPTH folders, or a
+        path longer than MAX_PATH_BYTES). Every process of the run must be gone. The volume
+        is unmounted, and the half-made copy removed, even when copying fails. Raises
+        RunnerError when the volume cannot be unmounted.
         """
         staging = self.mount_point.with_name(f".{self.mount_point.name}.collect")
         if os.path.lexists(staging):
@@ -136,6 +145,9 @@ class OutputVolume:
         staging.mkdir(mode=0o755)
         try:
             skipped = _copy_tree(self.mount_point, staging, self.limit_bytes)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         finally:
             self.discard()
         self.mount_point.rmdir()
@@ -160,14 +172,16 @@ def _run_or_raise(argv: list[str], what: str) -> None:
         raise RunnerError(f"{what}: {done.stderr.strip() or f'{argv[0]} exited with code {done.returncode}'}")
 
 
-def _copy_tree(source: Path, destination: Path, budget: int) -> dict[str, str]:
+def _copy_tree(source: Path, destination: Path, budget: int) -> dict[str, Skipped]:
     """Copy regular files and folders from `source` into `destination` without following any link.
 
     At most `budget` bytes are written: a sparse file claims any size while using no space
     in the volume, and must not fill the host's disk on the way out. Folders deeper than
-    MAX_DEPTH are left out (the walk uses no recursion, so no depth can crash it).
+    MAX_DEPTH, or whose path would pass MAX_PATH_BYTES, are left out (the walk uses no
+    recursion, so no depth can crash it, and no path it opens passes PATH_MAX).
     """
-    skipped: dict[str, str] = {}
+    skipped: dict[str, Skipped] = {}
+    longest = max(len(os.fsencode(source)), len(os.fsencode(destination)))
     pending = [Path()]
     while pending:
         relative = pending.pop()
@@ -177,13 +191,13 @@ def _copy_tree(source: Path, destination: Path, budget: int) -> dict[str, str]:
                 path = relative / entry
                 mode = os.stat(entry, dir_fd=folder_fd, follow_symlinks=False).st_mode
                 if stat.S_ISDIR(mode):
-                    if len(path.parts) > MAX_DEPTH:
-                        skipped[path.as_posix()] = TOO_DEEP
+                    if len(path.parts) > MAX_DEPTH or longest + len(os.fsencode(path)) > MAX_PATH_BYTES:
+                        skipped[_shown(path)] = Skipped.TOO_DEEP
                         continue
                     (destination / path).mkdir(mode=0o755)
                     pending.append(path)
                 elif not stat.S_ISREG(mode):
-                    skipped[path.as_posix()] = LINK if stat.S_ISLNK(mode) else NOT_REGULAR
+                    skipped[path.as_posix()] = Skipped.LINK if stat.S_ISLNK(mode) else Skipped.NOT_REGULAR
                 else:
                     budget -= _copy_file(entry, folder_fd, destination / path, budget, skipped, path.as_posix())
         finally:
@@ -191,16 +205,22 @@ def _copy_tree(source: Path, destination: Path, budget: int) -> dict[str, str]:
     return skipped
 
 
-def _copy_file(name: str, folder_fd: int, target: Path, budget: int, skipped: dict[str, str], shown: str) -> int:
+def _shown(path: Path) -> str:
+    """`path` as the log shows it: in full up to 200 characters, else its start and its depth."""
+    text = path.as_posix()
+    return text if len(text) <= 200 else f"{text[:200]}... ({len(path.parts)} folders deep)"
+
+
+def _copy_file(name: str, folder_fd: int, target: Path, budget: int, skipped: dict[str, Skipped], shown: str) -> int:
     """Copy one regular file if it fits in `budget`; return the bytes written (0 when it was left out)."""
     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
-            skipped[shown] = NOT_REGULAR
+            skipped[shown] = Skipped.NOT_REGULAR
             return 0
         if info.st_size > budget:
-            skipped[shown] = TOO_LARGE
+            skipped[shown] = Skipped.TOO_LARGE
             return 0
         with target.open("xb") as copy:
             shutil.copyfileobj(handle, copy, 1024**2)

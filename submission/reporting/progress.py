@@ -63,6 +63,17 @@ def _is_rate(value: object) -> bool:
     return 0 <= value < _MAX_COUNT and math.isfinite(value)
 
 
+def tracks_done(progress: dict[str, Any] | None) -> tuple[int, int] | None:
+    """Return (tracks done, tracks in all) from a progress.json, or None when it gives no sensible pair
+    (counts in 0..10**9, done <= total, total > 0)."""
+    if not progress:
+        return None
+    done, total = _count(progress.get("tracks_done")), _count(progress.get("tracks_total"))
+    if done is None or not total or done > total:
+        return None
+    return done, total
+
+
 def progress_line(elapsed_s: float, limit_s: float, progress: dict[str, Any] | None) -> str:
     """Return the live line: elapsed, time left, and tracks done when the solution reports them.
 
@@ -70,10 +81,11 @@ def progress_line(elapsed_s: float, limit_s: float, progress: dict[str, Any] | N
     done <= total, a finite non-negative rate); anything else is left out, never an error.
     """
     line = f"elapsed {elapsed_s:5.0f}s  left {max(0.0, limit_s - elapsed_s):5.0f}s"
+    tracks = tracks_done(progress)
+    if tracks:
+        done, total = tracks
+        line += f"  tracks {done}/{total} ({100 * done / total:.0f}%)"
     if progress:
-        done, total = _count(progress.get("tracks_done")), _count(progress.get("tracks_total"))
-        if done is not None and total and done <= total:
-            line += f"  tracks {done}/{total} ({100 * done / total:.0f}%)"
         rate = progress.get("images_per_s")
         if _is_rate(rate):
             line += f"  {rate:.1f} images/s"

@@ -1,4 +1,4 @@
-"""`python -m ci`: the public reports of the score job and the merge request note of the report job."""
+"""`python -m pipeline`: the public reports of the score job and the merge request note of the report job."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from ci.mr_note import NotePostError, notes_url, post_note
-from ci.public_score import NotPublicOnlyError, PublicScore, dotenv_text, junit_text, load_public_score, note_body
+from contracts.exits import OrganizerFault
+from pipeline.mr_note import NotePostError, notes_url, post_note
+from pipeline.public_score import NotPublicOnlyError, PublicScore, dotenv_text, junit_text, load_public_score, note_body
 
 
 def _load(path: Path) -> PublicScore:
     try:
         return load_public_score(path)
     except NotPublicOnlyError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,13 +61,13 @@ def mr_note(
         click.echo(body, nl=False)
         return
     if not (api_url and project and merge_request):
-        raise click.ClickException(
+        raise OrganizerFault(
             "a merge request pipeline must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID; "
             "run this job only on merge_request_event"
         )
     try:
         note_id = post_note(notes_url(api_url, project, merge_request), token, body)
     except NotePostError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
     click.echo(f"posted note {note_id} on merge request !{merge_request}:\n")
     click.echo(body, nl=False)

@@ -1,4 +1,4 @@
-"""`python -m ci`: the public reports and the merge request note see the public score only."""
+"""`python -m pipeline`: the public reports and the merge request note see the public score only."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from ci.cli import main
 from contracts.names import PRIVATE, PUBLIC, SCORE_FILE
+from pipeline.cli import main
 
 CI_NAMES = ("MR_NOTE_TOKEN", "CI_API_V4_URL", "CI_PROJECT_ID", "CI_MERGE_REQUEST_IID", "CI_PIPELINE_URL")
 NO_CI_ENV: dict[str, str | None] = {name: None for name in CI_NAMES}
@@ -64,7 +64,7 @@ def test_reports_refuse_a_score_with_a_private_section(tmp_path: Path) -> None:
     score = _write_score(tmp_path / "full", with_private=True)
     dotenv, junit = tmp_path / "score.env", tmp_path / "junit.xml"
     done = _invoke("reports", "--score", str(score), "--dotenv", str(dotenv), "--junit", str(junit))
-    assert done.exit_code == 1
+    assert done.exit_code == 3
     assert done.output.startswith(f"Error: {score} must hold the {PUBLIC} subset only, got ['{PRIVATE}', '{PUBLIC}']")
     assert "--public-only" in done.output
     assert "0.6171" not in done.output
@@ -140,7 +140,7 @@ def test_refused_note_is_one_error_line_naming_the_token_rights(tmp_path: Path, 
     gitlab.status = 403
     score = _write_score(tmp_path, with_private=False)
     done = _invoke("mr-note", "--score", str(score), env=_ci_env(gitlab))
-    assert done.exit_code == 1
+    assert done.exit_code == 3
     assert done.output.startswith("Error: GitLab must accept the note, got HTTP 403")
     assert "Reporter role" in done.output
     assert len(done.output.strip().splitlines()) == 1
@@ -149,5 +149,5 @@ def test_refused_note_is_one_error_line_naming_the_token_rights(tmp_path: Path, 
 def test_note_with_a_token_outside_a_merge_request_is_refused(tmp_path: Path) -> None:
     score = _write_score(tmp_path, with_private=False)
     done = _invoke("mr-note", "--score", str(score), env={"MR_NOTE_TOKEN": "glpat-test"})
-    assert done.exit_code == 1
+    assert done.exit_code == 3
     assert "must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID" in done.output

@@ -1,5 +1,0 @@
-"""Entry point of `python -m ci`."""
-
-from ci.cli import main
-
-main()
