@@ -170,11 +170,15 @@ def note_command(
 @store_option
 @config_option
 @pipeline_option
+@click.option("--team", required=True, help="The team picking (its project path): only its own submissions.")
 @click.option("--unpick", is_flag=True, help="Withdraw the pick instead.")
-def pick_command(store_url: str, config: Path, pipeline: str, unpick: bool) -> None:
-    """Use the submission of PIPELINE as one of its team's finals (up to submissions.final, until phases.end)."""
+def pick_command(store_url: str, config: Path, pipeline: str, team: str, unpick: bool) -> None:
+    """Use the submission of PIPELINE as one of TEAM's finals (up to submissions.final, until phases.end)."""
     competition = _competition(config)
     with _opened(store_url) as store:
+        owner = store.record(pipeline).team
+        if owner != team:
+            raise StoreError(f"pipeline {pipeline} is a submission of {owner}, not of {team}: pick your own")
         if unpick:
             picked = store.unpick(pipeline, competition.phases.end)
         else:

@@ -159,6 +159,12 @@ def test_picks_close_at_the_end(world: dict[str, Path]) -> None:
     _admit(world, "1")
     _record(world, "1")
     args = ["pick", "--store", str(world["store"]), "--config", str(world["config"]), "--pipeline", "1"]
+    other = _invoke(*args, "--team", "team/b")
+    assert (other.exit_code, other.output) == (
+        1,
+        "Error: pipeline 1 is a submission of team/a, not of team/b: pick your own\n",
+    )
+    args += ["--team", "team/a"]
     assert _invoke(*args).output == "final submissions (1 of 1): pipeline 1 (00000000)\n"
     _set_clock(world, datetime(2019, 5, 22, tzinfo=UTC))
     closed = _invoke(*args, "--unpick")
