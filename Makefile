@@ -89,7 +89,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts evaluate submission models pipeline bench solution.py
+	$(BIN)/mypy contracts evaluate submission models pipeline challenge bench solution.py
 	$(BIN)/hadolint --failure-threshold warning Dockerfile
 
 #################################################################################
@@ -191,12 +191,14 @@ $(GITLAB_CI_LOCAL):
 ci-local: $(STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
 	$(if $(shell git remote get-url origin 2>/dev/null),,$(error gitlab-ci-local needs a git remote named origin \
 		(any URL): git remote add origin https://gitlab.example.org/team/solution.git))
+	mkdir -p build/ci-local
 	$(GITLAB_CI_LOCAL) --concurrency 1 --ignore-predefined-vars CI_PIPELINE_SOURCE \
 		--variable CI_PIPELINE_SOURCE=merge_request_event \
 		--variable SUBMISSION_ENGINE=bwrap --variable ORGANIZER_TOOLS=$(CURDIR) \
 		--variable CHALLENGE_TEST=$(abspath $(DATA))/test --variable CHALLENGE_GT=$(abspath $(DATA))/gt \
 		--variable CHALLENGE_CONFIG=$(abspath $(DATA))/competition.yaml \
 		--variable SCORES_DIR=$(abspath build/ci-local/scores) --variable RUNS_DIR=$(abspath build/ci-local/runs) \
+		--variable CHALLENGE_STORE=$(abspath build/ci-local/store.sqlite) \
 		--variable 'PIPELINE_TEST_ARGS=$(CI_LOCAL_TEST_ARGS)'
 
 #################################################################################

@@ -1,4 +1,4 @@
-"""competition.yaml: the challenge's name, time limit, hardware profile and metric.
+"""competition.yaml: the challenge's name, time limit, hardware profile, metric, phases and submission rules.
 
 `load_competition` collects every problem with its field path and raises them together;
 a missing file means the DevBattle profile of MCS2019.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,25 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Phases:
+    """When submissions are scored, in UTC: from `start` (inclusive) to `end` (exclusive).
+
+    None means no bound. At `end` the leaderboard turns private and final picks close.
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Submissions:
+    """How many scored submissions a team has per 24 hours (None: no cap) and how many it picks as final."""
+
+    per_day: int | None = None
+    final: int = 2
+
+
+@dataclass(frozen=True)
 class Competition:
     """The whole of competition.yaml, with the MCS2019 / DevBattle values as defaults."""
 
@@ -90,11 +110,15 @@ class Competition:
     time_limit_s: float = 900.0
     hardware: Hardware = field(default_factory=Hardware)
     metric: Metric = field(default_factory=Metric)
+    phases: Phases = field(default_factory=Phases)
+    submissions: Submissions = field(default_factory=Submissions)
 
 
 DEVBATTLE = Competition()
 
-_TOP = {"name", "time_limit_s", "hardware", "metric"}
+_TOP = {"name", "time_limit_s", "hardware", "metric", "phases", "submissions"}
+_PHASES = {"start", "end"}
+_SUBMISSIONS = {"per_day", "final"}
 _HARDWARE = {"cpus", "memory", "gpus", "pids_limit", "shm_size", "output_limit"}
 _METRIC = {"similarity", "fpr", "primary_fpr", "primary_subset", "negatives"}
 
@@ -134,6 +158,7 @@ def write_competition(path: str | Path, competition: Competition, header: str) -
     file cannot be written.
     """
     hardware, metric = competition.hardware, competition.metric
+    phases, submissions = competition.phases, competition.submissions
     document = {
         "name": competition.name,
         "time_limit_s": competition.time_limit_s,
@@ -152,6 +177,8 @@ def write_competition(path: str | Path, competition: Competition, header: str) -
             "primary_subset": metric.primary_subset,
             "negatives": str(metric.negatives),
         },
+        "phases": {"start": _iso(phases.start), "end": _iso(phases.end)},
+        "submissions": {"per_day": submissions.per_day, "final": submissions.final},
     }
     Path(path).write_text(f"# {header}\n" + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
@@ -160,8 +187,12 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
     _unknown(raw, _TOP, "", problems)
     hardware_raw = _section(raw, "hardware", problems)
     metric_raw = _section(raw, "metric", problems)
+    phases_raw = _section(raw, "phases", problems)
+    submissions_raw = _section(raw, "submissions", problems)
     _unknown(hardware_raw, _HARDWARE, "hardware.", problems)
     _unknown(metric_raw, _METRIC, "metric.", problems)
+    _unknown(phases_raw, _PHASES, "phases.", problems)
+    _unknown(submissions_raw, _SUBMISSIONS, "submissions.", problems)
     base_hw, base_metric = DEVBATTLE.hardware, DEVBATTLE.metric
 
     name = raw.get("name", DEVBATTLE.name)
@@ -202,7 +233,61 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
         primary_subset=str(subset),
         negatives=Negatives(negatives),
     )
-    return Competition(name=str(name), time_limit_s=time_limit, hardware=hardware, metric=metric)
+    return Competition(
+        name=str(name),
+        time_limit_s=time_limit,
+        hardware=hardware,
+        metric=metric,
+        phases=_phases(phases_raw, problems),
+        submissions=_submissions(submissions_raw, problems),
+    )
+
+
+def _phases(raw: dict[str, Any], problems: list[str]) -> Phases:
+    start = _instant(raw, "start", problems)
+    end = _instant(raw, "end", problems)
+    if start is not None and end is not None and end <= start:
+        problems.append(f'invalid phases.end "{_iso(end)}": must be after phases.start "{_iso(start)}"')
+        return Phases()
+    return Phases(start=start, end=end)
+
+
+def _instant(raw: dict[str, Any], key: str, problems: list[str]) -> datetime | None:
+    """A UTC instant: YAML's own timestamp or an ISO 8601 string; without a zone it is read as UTC."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    instant: datetime | None = None
+    if isinstance(value, datetime):
+        instant = value
+    elif isinstance(value, str):
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            instant = None
+    elif isinstance(value, date):
+        instant = datetime(value.year, value.month, value.day)
+    if instant is None:
+        problems.append(f'invalid phases.{key} "{value}": must be a UTC date and time like 2019-05-20T00:00:00Z')
+        return None
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _submissions(raw: dict[str, Any], problems: list[str]) -> Submissions:
+    base = DEVBATTLE.submissions
+    per_day = raw.get("per_day", base.per_day)
+    if per_day is not None and (isinstance(per_day, bool) or not isinstance(per_day, int) or per_day < 1):
+        problems.append(f'invalid submissions.per_day "{per_day}": must be a whole number of at least 1, or null')
+        per_day = base.per_day
+    final = raw.get("final", base.final)
+    if isinstance(final, bool) or not isinstance(final, int) or final < 1:
+        problems.append(f'invalid submissions.final "{final}": must be a whole number of at least 1')
+        final = base.final
+    return Submissions(per_day=per_day, final=final)
 
 
 def _section(raw: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """contracts/competition.py: competition.yaml with defaults, and every problem reported with its field path."""
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from contracts.competition import (
     Competition,
     Hardware,
     Metric,
+    Phases,
+    Submissions,
     competition_beside,
     load_competition,
     write_competition,
@@ -88,7 +91,7 @@ metric: {similarity: dot, fpr: [0, 2], primary_fpr: 2, primary_subset: secret, n
 """,
     )
     assert problems_of(path) == [
-        "unknown key colour: expected one of hardware, metric, name, time_limit_s",
+        "unknown key colour: expected one of hardware, metric, name, phases, submissions, time_limit_s",
         "unknown key hardware.disk: expected one of cpus, gpus, memory, output_limit, pids_limit, shm_size",
         "unknown key metric.colour: expected one of fpr, negatives, primary_fpr, primary_subset, similarity",
         'invalid name "": must be a non-empty string',
@@ -166,8 +169,40 @@ def test_a_written_competition_file_reads_back_equal(tmp_path):
         name="written",
         hardware=replace(DEVBATTLE.hardware, cpus=2.5, output_limit_bytes=64 * 1024**2),
         metric=replace(DEVBATTLE.metric, fpr=(1e-5, 1e-4), primary_fpr=1e-4, negatives="all"),
+        phases=Phases(start=datetime(2019, 5, 20, tzinfo=UTC), end=datetime(2019, 6, 10, 12, tzinfo=UTC)),
+        submissions=Submissions(per_day=3, final=1),
     )
     path = tmp_path / "competition.yaml"
     write_competition(path, changed, "written by a test")
     assert path.read_text().startswith("# written by a test\n")
     assert load_competition(path) == changed
+
+
+def test_phases_and_submissions_are_read_in_utc(tmp_path):
+    path = config(
+        tmp_path,
+        "phases: {start: 2019-05-20T00:00:00Z, end: '2019-06-10T14:30:00+02:00'}\n"
+        "submissions: {per_day: 5, final: 2}\n",
+    )
+    competition = load_competition(path)
+    assert competition.phases == Phases(
+        start=datetime(2019, 5, 20, tzinfo=UTC), end=datetime(2019, 6, 10, 12, 30, tzinfo=UTC)
+    )
+    assert competition.submissions == Submissions(per_day=5, final=2)
+    assert DEVBATTLE.phases == Phases() and DEVBATTLE.submissions == Submissions(per_day=None, final=2)
+
+
+def test_phases_and_submissions_problems_are_reported_together(tmp_path):
+    path = config(
+        tmp_path,
+        "phases: {start: 2019-06-10, end: 2019-05-20, open: always}\nsubmissions: {per_day: 0, final: many}\n",
+    )
+    assert problems_of(path) == [
+        "unknown key phases.open: expected one of end, start",
+        'invalid phases.end "2019-05-20T00:00:00Z": must be after phases.start "2019-06-10T00:00:00Z"',
+        'invalid submissions.per_day "0": must be a whole number of at least 1, or null',
+        'invalid submissions.final "many": must be a whole number of at least 1',
+    ]
+    assert problems_of(config(tmp_path, "phases: {start: soon}\n")) == [
+        'invalid phases.start "soon": must be a UTC date and time like 2019-05-20T00:00:00Z'
+    ]

@@ -76,7 +76,11 @@ def image(engine: str) -> str:
     """Build the image in `engine` on the local base with `make build` unless an up-to-date one exists."""
     settings = _make_settings(engine)
     wanted = subprocess.run(
-        ["make", "-s", "_context-hash", *settings], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-s", "--no-print-directory", "_context-hash", *settings],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if image_label(IMAGE, "mcs.context-hash", engine) != wanted:
         done = subprocess.run(["make", "build", *settings], cwd=ROOT, capture_output=True, text=True)
@@ -100,7 +104,11 @@ def test_base_defaults_to_local_without_the_cuda_image(engine: str) -> None:
     if image_label(cuda.group(1), "any", engine) is not None:
         pytest.skip(f"{engine} holds the CUDA base image, so BASE defaults to cuda here")
     done = subprocess.run(
-        ["make", "-s", "_context-hash", f"CONTAINER={engine}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-s", "--no-print-directory", "_context-hash", f"CONTAINER={engine}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert done.stdout.strip().endswith("-local")
 

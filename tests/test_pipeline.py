@@ -21,7 +21,7 @@ from tests.challenge_data import write_challenge
 
 ROOT = Path(__file__).resolve().parent.parent
 GITLAB_CI_LOCAL = ROOT / "build" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
-MR_JOBS = {"tests", "infer", "score:public", "score:private", "mr-note"}
+MR_JOBS = {"tests", "admit", "infer", "score:public", "score:private", "mr-note"}
 NESTED = "MCS_NESTED_PIPELINE"
 
 pytestmark = [
@@ -106,6 +106,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
         "CHALLENGE_GT": str(data / "gt"),
         "CHALLENGE_CONFIG": str(data / "competition.yaml"),
         "SCORES_DIR": str(scores),
+        "CHALLENGE_STORE": str(base / "store.sqlite"),
         "RUNS_DIR": str(base / "runs"),
         "PIPELINE_TEST_ARGS": "tests/test_leaderboard.py",
         NESTED: "1",
