@@ -16,6 +16,10 @@ FORCE ?=
 # the folder of MCS2019's original files (test_df.csv, track_order_df.csv, ...) for make import-mcs2019
 FROM ?=
 PYTEST_ARGS ?=
+# make train-aggregator: the learned aggregator (gated or attention, training/model.py), its epochs, its file
+ARCH ?= gated
+EPOCHS ?= 15
+AGGREGATOR ?= models/aggregator.onnx
 # the npm package whose weights models/encoder.onnx is converted from (make models)
 FACE_API_VERSION ?= 1.7.15
 # the submission image (make build, run, wheels): docker where an engine answers, else podman;
@@ -45,7 +49,7 @@ STAMP := $(VENV)/.installed
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu
+.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu train-aggregator
 
 #################################################################################
 # Environment                                                                   #
@@ -83,7 +87,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts evaluate submission models ci bench solution.py
+	$(BIN)/mypy contracts evaluate submission models ci bench training solution.py
 	$(BIN)/hadolint --failure-threshold warning Dockerfile
 
 #################################################################################
@@ -220,6 +224,14 @@ import-mcs2019: $(STAMP)
 	$(if $(FROM),,$(error FROM is not set: make import-mcs2019 FROM=DIR DATA=data/mcs2019, DIR holding test_df.csv, \
 		track_order_df.csv, test_gt_df.csv, gt_descriptors.npy, train_df.csv, train_df_descriptors.npy and data/))
 	$(PY) -m evaluate import-mcs2019 --from $(FROM) --out $(DATA) $(if $(filter 1,$(FORCE)),--force)
+
+#################################################################################
+# Training an aggregator (host only: PyTorch never enters the image)            #
+#################################################################################
+
+## Train ARCH on DATA/train only (persons held out to validate): AGGREGATOR and its models/manifest.json entry
+train-aggregator: $(STAMP) $(DATASET)
+	$(PY) -m training --data $(DATA) --arch $(ARCH) --epochs $(EPOCHS) --out $(AGGREGATOR)
 
 #################################################################################
 # The main job                                                                  #
