@@ -189,10 +189,10 @@ def test_switched_frames_show_the_person_written_before_and_are_recorded_in_gt(s
     first = labels.groupby("subset").person_id.first()
     assert set(test_switches.track_id) == set(labels.track_id[~labels.person_id.isin(first)])
     assert test_switches.groupby("track_id").size().between(1, 3).all()
-    person_of = dict(zip(labels.track_id, labels.person_id))
-    assert all(person_of[t] != p for t, p in zip(test_switches.track_id, test_switches.person_id))
-    subset_of = dict(zip(labels.person_id, labels.subset))
-    assert all(subset_of[p] == part for p, part in zip(test_switches.person_id, test_switches.part))
+    person_of = dict(zip(labels.track_id, labels.person_id, strict=True))
+    assert all(person_of[t] != p for t, p in zip(test_switches.track_id, test_switches.person_id, strict=True))
+    subset_of = dict(zip(labels.person_id, labels.subset, strict=True))
+    assert all(subset_of[p] == part for p, part in zip(test_switches.person_id, test_switches.part, strict=True))
 
 
 def test_train_has_references_of_its_persons_and_noisy_labels_recorded_in_gt(switching: Path) -> None:
@@ -203,7 +203,7 @@ def test_train_has_references_of_its_persons_and_noisy_labels_recorded_in_gt(swi
     assert persons.size == TINY.references * TINY.train_persons
     np.testing.assert_allclose(np.linalg.norm(descriptors, axis=1), 1.0, rtol=1e-5)
     noise = pd.read_csv(switching / GT_DIR / "train_label_noise.csv")
-    written = dict(zip(tracks.track_id, tracks.person_id))
+    written = dict(zip(tracks.track_id, tracks.person_id, strict=True))
     assert all(written[t] == labelled != p for t, p, labelled in noise.itertuples(index=False))
 
 

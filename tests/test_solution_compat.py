@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from face_tracks import write_test_folder
-from image_venv import image_python  # noqa: F401  # a fixture
 
 from contracts.names import DESCRIPTORS_FILE, TRACKS_FILE
 

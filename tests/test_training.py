@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-from image_venv import image_python  # noqa: F401  # a fixture
 
 import models.onnx_export
 from contracts.names import REFERENCES_FILE, TRACKS_FILE, TRAIN_DESCRIPTORS_FILE, TRAIN_DIR
@@ -27,7 +26,7 @@ from training.export import to_onnx
 from training.fit import FitConfig, aggregate, fit
 from training.model import build
 from training.pooling import drop_k, mean_l2
-from training.validate import resolvable_fpr, tpr
+from training.validate import resolvable_fpr
 
 ROOT = Path(__file__).resolve().parent.parent
 DIM = 128
@@ -47,7 +46,7 @@ def write_train(folder: Path, persons: int = 16, tracks: int = 4, seed: int = 0)
     track_ids = rng.permutation(person_of.size) + 1
     person_ids = 100 + person_of
     (folder / TRAIN_DIR).mkdir(parents=True)
-    rows = [(t, f, f"images/{t}/{f}.jpg", p) for t, p in zip(track_ids, person_ids) for f in range(FRAMES)]
+    rows = [(t, f, f"images/{t}/{f}.jpg", p) for t, p in zip(track_ids, person_ids, strict=True) for f in range(FRAMES)]
     pd.DataFrame(rows, columns=["track_id", "frame", "path", "person_id"]).to_csv(
         folder / TRAIN_DIR / TRACKS_FILE, index=False
     )

@@ -37,7 +37,7 @@ def to_onnx(model: nn.Module, dim: int) -> onnx.ModelProto:
         torch.onnx.export(
             model,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter also writes to a file object
             dynamo=False,
             opset_version=OPSET,
             input_names=[INPUT_NAME],

@@ -12,13 +12,13 @@ from evaluate.scoring import score_subset
 from training.data import TrainSet
 
 VALIDATION = "validation"
-CANDIDATE_FPRS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+CANDIDATE_FPRS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def resolvable_fpr(tracks: TrainSet) -> float:
     """Return the smallest FPR of CANDIDATE_FPRS that the negatives of `tracks` resolve (k >= 1).
 
-    Raises ValueError when even 1e-2 is not resolvable (fewer than 100 negative pairs).
+    Raises ValueError when even 0.1 is not resolvable (fewer than 10 negative pairs).
     """
     persons, per_person = np.unique(tracks.reference_person, return_counts=True)
     positives = int(per_person[np.searchsorted(persons, tracks.person)].sum())
@@ -26,7 +26,7 @@ def resolvable_fpr(tracks: TrainSet) -> float:
     for fpr in CANDIDATE_FPRS:
         if negatives >= 1 and allowed_false_accepts(fpr, negatives) >= 1:
             return fpr
-    raise ValueError(f"validation must hold at least 100 negative pairs, got {negatives}; hold out more persons")
+    raise ValueError(f"validation must hold at least 10 negative pairs, got {negatives}; hold out more persons")
 
 
 def tpr(tracks: TrainSet, descriptors: np.ndarray, fprs: Sequence[float]) -> list[float]:

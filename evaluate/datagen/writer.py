@@ -260,7 +260,7 @@ class _Writer:
         pd.DataFrame(noise, columns=list(LABEL_NOISE_COLUMNS)).to_csv(
             self.staging / GT_DIR / LABEL_NOISE_FILE, index=False
         )
-        return [(int(track), int(person)) for track, person in zip(rows[:, 0], labelled)]
+        return [(int(track), int(person)) for track, person in zip(rows[:, 0], labelled, strict=True)]
 
 
 def _unit_rows(descriptors: np.ndarray) -> np.ndarray:
