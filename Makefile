@@ -18,7 +18,7 @@ FROM ?=
 PYTEST_ARGS ?=
 # make train-aggregator: the learned aggregator (gated or attention, training/model.py), its epochs, its file
 ARCH ?= gated
-EPOCHS ?= 15
+EPOCHS ?= 40
 AGGREGATOR ?= models/aggregator.onnx
 # the npm package whose weights models/encoder.onnx is converted from (make models)
 FACE_API_VERSION ?= 1.7.15
@@ -49,7 +49,7 @@ STAMP := $(VENV)/.installed
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu train-aggregator
+.PHONY: help eval venv venv-image test lint score models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu bench-aggregators train-aggregator
 
 #################################################################################
 # Environment                                                                   #
@@ -257,6 +257,10 @@ score: $(STAMP)
 ## Scorer, pipeline and sandbox beside their baselines: bench/results.json and bench/RESULTS.md (about 6 min)
 bench: $(STAMP)
 	$(PY) -m bench --out bench --data $(DATA)/test
+
+## The aggregators alone (mean+L2, median, drop-3, learned) on data/bench (make data PRESET=bench DATA=data/bench)
+bench-aggregators: $(STAMP)
+	$(PY) -m bench --out bench --only aggregators --aggregator-data data/bench
 
 ## The same on a GPU host (CUDA, IO binding, fp16): bench/results-gpu.json; stops at once without a GPU
 bench-gpu: $(STAMP)

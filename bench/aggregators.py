@@ -34,7 +34,7 @@ from training.validate import resolvable_fpr
 
 FPRS = (1e-5, 1e-6)
 HELD_OUT = 0.2
-EPOCHS = 15
+EPOCHS = 40
 QUICK_EPOCHS = 2
 
 
@@ -48,7 +48,7 @@ def bench_aggregators(data: Path, quick: bool, log: Callable[[str], None]) -> di
     if not (data / TRAIN_DIR / TRACKS_FILE).is_file() or not (data / GT_DIR).is_dir():
         return {
             "ran": False,
-            "reason": f"{data} must be a dataset with train/ and gt/: make data PRESET=train DATA={data}",
+            "reason": f"{data} must be a dataset with train/ and gt/: make data PRESET=bench DATA={data}",
         }
     truth = load_groundtruth(data / GT_DIR)
     track_ids, frames = encode_test(data / TEST_DIR, log)

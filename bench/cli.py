@@ -22,7 +22,7 @@ from bench.scorer import bench_scorer
 from bench.targets import check_targets
 
 DEFAULT_DATA = Path("data/demo/test")
-DEFAULT_AGGREGATOR_DATA = Path("data/train")
+DEFAULT_AGGREGATOR_DATA = Path("data/bench")
 
 
 def log(message: str) -> None:
@@ -47,7 +47,7 @@ def log(message: str) -> None:
     "--aggregator-data",
     type=click.Path(path_type=Path, file_okay=False),
     default=DEFAULT_AGGREGATOR_DATA,
-    help="Dataset (train/, test/, gt/) the aggregators are trained and scored on: make data PRESET=train DATA=...",
+    help="Dataset (train/, test/, gt/) to train and score the aggregators on: make data PRESET=bench DATA=data/bench",
 )
 @click.option(
     "--only",

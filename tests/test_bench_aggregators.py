@@ -44,7 +44,7 @@ def test_a_dataset_without_train_is_not_measured_and_says_how_to_make_one(tmp_pa
     measured = bench_aggregators(tmp_path / "none", quick=True, log=lambda message: None)
     assert measured == {
         "ran": False,
-        "reason": f"{tmp_path / 'none'} must be a dataset with train/ and gt/: make data PRESET=train "
+        "reason": f"{tmp_path / 'none'} must be a dataset with train/ and gt/: make data PRESET=bench "
         f"DATA={tmp_path / 'none'}",
     }
     assert "Not measured: " in aggregators_section(measured)

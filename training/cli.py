@@ -20,7 +20,7 @@ from training.validate import resolvable_fpr, tpr
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="The dataset; only DATA/train is read.")
 @click.option("--arch", type=click.Choice(ARCHITECTURES), default="gated", help="The aggregator to learn.")
-@click.option("--epochs", type=click.IntRange(min=1), default=15)
+@click.option("--epochs", type=click.IntRange(min=1), default=40)
 @click.option(
     "--held-out",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),

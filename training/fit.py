@@ -32,8 +32,8 @@ class FitConfig:
     """
 
     arch: str = "gated"
-    epochs: int = 15
-    batch: int = 64
+    epochs: int = 40
+    batch: int = 16
     learning_rate: float = 3e-3
     hidden: int = 32
     margin: float = 0.2
