@@ -230,3 +230,11 @@ def test_make_data_warns_when_a_sibling_dataset_shares_the_seed(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert result.stderr.count("warning:") == 1
     assert f"warning: {sibling} (preset demo) was made with the same seed 3, so the two share persons" in result.stderr
+
+
+def test_the_train_and_bench_presets_sit_between_demo_and_mcs2019() -> None:
+    train, bench = PRESETS["train"], PRESETS["bench"]
+    assert 2000 <= train.train_tracks <= 4000
+    assert PRESETS["demo"].train_tracks < bench.train_tracks < train.train_tracks < PRESETS["mcs2019"].train_tracks
+    for preset in (train, bench):
+        assert preset.negatives(PUBLIC) >= 100_000 and preset.negatives(PRIVATE) >= 100_000

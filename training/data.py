@@ -59,7 +59,10 @@ def load_train(data: Path) -> TrainSet:
     folder = data / TRAIN_DIR
     for name in (TRACKS_FILE, TRAIN_DESCRIPTORS_FILE, REFERENCES_FILE):
         if not (folder / name).is_file():
-            fix = "make it with `make data` (make-data writes train references since the train preset)"
+            fix = (
+                "make it with `make data` (make-data writes train/references.npz since issue 18); for other data, "
+                "lay out train/ as DESIGN.md says, with person_id and descriptor of each train person's references"
+            )
             raise TrainDataError(f"{folder / name} must exist to train an aggregator; {fix}")
     table = pd.read_csv(folder / TRACKS_FILE, dtype=str, keep_default_na=False)
     track_col, person_col = TRAIN_TRACK_COLUMNS[0], TRAIN_TRACK_COLUMNS[3]
