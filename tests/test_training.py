@@ -233,7 +233,10 @@ def test_make_train_aggregator_writes_the_model_and_its_manifest_entry(
     assert [line.split()[0] for line in lines[1:4]] == ["mean+L2", "median", "drop-3"]
     assert lines[4].startswith("epoch   1/2  loss ") and "validation TPR@0.01 " in lines[4]
     entry = json.loads((tmp_path / "manifest.json").read_text())["learned.onnx"]
-    assert entry["command"] == f"make train-aggregator DATA={dataset} ARCH=gated EPOCHS=2 SEED=0"
+    assert entry["command"] == (
+        f"python -m training --data {dataset} --arch gated --epochs 2 --held-out 0.5 --seed 0 --out {out} "
+        "(make train-aggregator)"
+    )
     assert entry["opset"] == 17 and entry["bytes"] == out.stat().st_size
     assert entry["inputs"] == [{"name": INPUT_NAME, "dtype": "float32", "shape": ["T", "F", DIM]}]
 

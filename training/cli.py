@@ -78,7 +78,10 @@ def main(data: Path, arch: str, epochs: int, held_out: float, seed: int, out: Pa
         "parameters": parameters,
         "train_seconds": round(time.monotonic() - started, 1),
     }
-    command = f"make train-aggregator DATA={data} ARCH={arch} EPOCHS={epochs} SEED={seed}"
+    command = (
+        f"python -m training --data {data} --arch {arch} --epochs {epochs} --held-out {held_out} --seed {seed} "
+        f"--out {out} (make train-aggregator)"
+    )
     digest = write(model, train.frames.shape[2], out, command, source)
     click.echo(f"best epoch {best.epoch}: validation TPR@{fpr:g} {best.tpr:.3f}; {parameters} parameters")
     click.echo(f"wrote {out} (sha256 {digest[:16]}) and its entry in models/manifest.json")

@@ -112,7 +112,12 @@ def fit(
         order = rng.permutation(fit_set.person.size)
         losses = []
         bar = tqdm(
-            range(steps), desc=f"epoch {epoch}/{config.epochs}", file=sys.stderr, disable=not progress, leave=False
+            range(steps),
+            desc=f"epoch {epoch}/{config.epochs}",
+            file=sys.stderr,
+            disable=not progress,
+            leave=False,
+            mininterval=1,
         )
         for step in bar:
             rows = order[step * config.batch : (step + 1) * config.batch]
@@ -126,7 +131,7 @@ def fit(
             optimizer.step()
             schedule.step()
             losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses):.3f}")
+            bar.set_postfix(loss=f"{np.mean(losses):.3f}", refresh=False)
         [score] = tpr(validation, aggregate(model, validation.frames), [fpr])
         history.append(Epoch(epoch, float(np.mean(losses)), score, time.monotonic() - started))
         if score > best[0]:
