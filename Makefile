@@ -16,6 +16,10 @@ FORCE ?=
 # the folder of MCS2019's original files (test_df.csv, track_order_df.csv, ...) for make import-mcs2019
 FROM ?=
 PYTEST_ARGS ?=
+# make train-aggregator: the learned aggregator (gated or attention, training/model.py), its epochs, its file
+ARCH ?= gated
+EPOCHS ?= 40
+AGGREGATOR ?= models/aggregator.onnx
 # the npm package whose weights models/encoder.onnx is converted from (make models)
 FACE_API_VERSION ?= 1.7.15
 # the submission image (make build, run, wheels): docker where an engine answers, else podman;
@@ -50,7 +54,7 @@ STAMP := $(VENV)/.installed
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score validate models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu \
+.PHONY: help eval venv venv-image test lint score validate models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu bench-aggregators train-aggregator \
 	_context _base _context-hash
 
 #################################################################################
@@ -89,7 +93,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts evaluate submission models pipeline challenge bench solution.py
+	$(BIN)/mypy contracts evaluate submission models pipeline challenge bench training solution.py
 	$(BIN)/hadolint --failure-threshold warning Dockerfile
 
 #################################################################################
@@ -230,6 +234,14 @@ import-mcs2019: $(STAMP)
 	$(PY) -m evaluate import-mcs2019 --from $(FROM) --out $(DATA) $(if $(filter 1,$(FORCE)),--force)
 
 #################################################################################
+# Training an aggregator (host only: PyTorch never enters the image)            #
+#################################################################################
+
+## Train ARCH on DATA/train only (persons held out to validate): AGGREGATOR and its models/manifest.json entry
+train-aggregator: $(STAMP) $(DATASET)
+	$(PY) -m training --data $(DATA) --arch $(ARCH) --epochs $(EPOCHS) --out $(AGGREGATOR)
+
+#################################################################################
 # The main job                                                                  #
 #################################################################################
 
@@ -261,6 +273,10 @@ validate: $(STAMP) $(DATASET)
 ## Scorer, pipeline and sandbox beside their baselines: bench/results.json and bench/RESULTS.md (about 6 min)
 bench: $(STAMP)
 	$(PY) -m bench --out bench --data $(DATA)/test
+
+## The aggregators alone (mean+L2, median, drop-3, learned) on data/bench (make data PRESET=bench DATA=data/bench)
+bench-aggregators: $(STAMP)
+	$(PY) -m bench --out bench --only aggregators --aggregator-data data/bench
 
 ## The same on a GPU host (CUDA, IO binding, fp16): bench/results-gpu.json; stops at once without a GPU
 bench-gpu: $(STAMP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -10,16 +11,18 @@ from typing import Any
 
 import click
 
+from bench.aggregators import bench_aggregators
 from bench.gpu import GpuUnavailable, bench_gpu
 from bench.machine import describe
 from bench.negatives import bench_negatives
 from bench.pipeline import PipelineError, bench_pipeline
-from bench.results import write_results
+from bench.results import RESULTS_FILE, write_results
 from bench.sandbox import DEFAULT_IMAGE, bench_sandbox
 from bench.scorer import bench_scorer
 from bench.targets import check_targets
 
 DEFAULT_DATA = Path("data/demo/test")
+DEFAULT_AGGREGATOR_DATA = Path("data/bench")
 
 
 def log(message: str) -> None:
@@ -40,16 +43,30 @@ def log(message: str) -> None:
     help="Test folder the pipeline's tracks come from; when it is missing, tracks are made from assets/faces.",
 )
 @click.option("--image", default=DEFAULT_IMAGE, help="The image the podman no-op runs in.")
-def main(quick: bool, gpu: bool, out: Path, data: Path, image: str) -> None:
+@click.option(
+    "--aggregator-data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_AGGREGATOR_DATA,
+    help="Dataset (train/, test/, gt/) to train and score the aggregators on: make data PRESET=bench DATA=data/bench",
+)
+@click.option(
+    "--only",
+    type=click.Choice(["aggregators"]),
+    help="Run this section alone; the others keep their figures from OUT/results.json.",
+)
+def main(quick: bool, gpu: bool, out: Path, data: Path, image: str, aggregator_data: Path, only: str | None) -> None:
     """Measure the scorer, the solution pipeline and the sandbox, each beside its baseline.
 
     Writes OUT/results.json (OUT/results-gpu.json with --gpu) and OUT/RESULTS.md. Exit code
     1 with one line when a section cannot run (no GPU with --gpu, solution.py failing).
     """
     started = time.perf_counter()
+    if only is not None:
+        _run_only(out, aggregator_data, quick)
+        return
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as work:
-            results = _run(Path(work), data, quick, gpu, image)
+            results = _run(Path(work), data, quick, gpu, image, aggregator_data)
     except (GpuUnavailable, PipelineError) as exc:
         raise click.ClickException(str(exc)) from None
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
@@ -57,7 +74,7 @@ def main(quick: bool, gpu: bool, out: Path, data: Path, image: str) -> None:
     log(f"wrote {markdown} and its JSON beside it in {results['elapsed_s']} s")
 
 
-def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str) -> dict[str, Any]:
+def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str, aggregator_data: Path) -> dict[str, Any]:
     machine = describe()
     if gpu:
         results = bench_gpu(work, data, quick, log)
@@ -67,6 +84,11 @@ def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str) -> dict[str
             "pipeline": bench_pipeline(work, data, quick, gpu=False, log=log),
             "sandbox": bench_sandbox(work, quick, image, log),
             "negatives": bench_negatives(work, None if quick else data, log),
+            "aggregators": (
+                {"ran": False, "reason": "the quick run trains nothing"}
+                if quick
+                else bench_aggregators(aggregator_data, quick, log)
+            ),
         }
         results["targets"] = check_targets(results)
     return {
@@ -75,3 +97,14 @@ def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str) -> dict[str
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **results,
     }
+
+
+def _run_only(out: Path, aggregator_data: Path, quick: bool) -> None:
+    """Measure the aggregators alone into the results of an earlier full run in `out`; rewrite RESULTS.md."""
+    previous = out / RESULTS_FILE
+    if not previous.is_file():
+        raise click.ClickException(f"{previous} must exist for --only: run `make bench` once first")
+    results = json.loads(previous.read_text())
+    results["aggregators"] = bench_aggregators(aggregator_data, quick, log)
+    markdown = write_results(out, results, gpu=False)
+    log(f"wrote the aggregators into {markdown} and its JSON beside it")

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.aggregators import aggregators_section
+
 RESULTS_FILE = "results.json"
 GPU_RESULTS_FILE = "results-gpu.json"
 MARKDOWN_FILE = "RESULTS.md"
@@ -38,6 +40,7 @@ def render(results: dict[str, Any], gpu: dict[str, Any] | None) -> str:
         _pipeline(results["pipeline"]),
         _sandbox(results["sandbox"]),
         negatives_section(results["negatives"]),
+        aggregators_section(results.get("aggregators")),
         _gpu(gpu),
     ]
     return "\n".join(parts)

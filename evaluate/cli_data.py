@@ -11,6 +11,7 @@ from contracts.names import SUBSETS
 from evaluate.checkdata import check_dataset
 from evaluate.datagen.encoder import EncoderError
 from evaluate.datagen.faces import FacesError
+from evaluate.datagen.overlap import same_seed_siblings
 from evaluate.datagen.presets import PRESETS
 from evaluate.datagen.writer import DatasetExistsError, generate
 
@@ -37,6 +38,13 @@ def make_data(preset: str, seed: int, out: Path, force: bool, quiet: bool) -> No
     click.echo(f"  references {summary.references}")
     for subset in SUBSETS:
         click.echo(f"  {subset} negative pairs: {summary.negatives[subset]:,}")
+    for sibling, other in same_seed_siblings(out, preset, seed):
+        click.echo(
+            f"warning: {sibling} (preset {other}) was made with the same seed {seed}, so the two share persons "
+            f"(the same faces in other parts): a model trained on one has seen test persons of the other; "
+            f"make one of them with another --seed",
+            err=True,
+        )
 
 
 @click.command("check-data")

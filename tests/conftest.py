@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from face_tracks import write_test_folder
+from image_venv import image_python  # noqa: F401  # a fixture for every test module
 
 from contracts.names import LOG_FILE, RUN_REPORT_FILE
 from submission.engines.container import PODMAN_BASE, docker_engine_reachable

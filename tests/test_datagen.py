@@ -30,7 +30,8 @@ from contracts.names import (
 from evaluate.checkdata import check_dataset
 from evaluate.cli import main
 from evaluate.datagen.presets import PRESETS, Preset
-from evaluate.datagen.writer import generate
+from evaluate.datagen.switches import VideoStyle
+from evaluate.datagen.writer import SWITCHES_FILE, generate
 from evaluate.groundtruth import load_groundtruth
 
 TINY = PRESETS["tiny"]
@@ -166,7 +167,74 @@ def test_the_mcs2019_preset_has_the_real_sizes() -> None:
     assert (mcs.train_tracks, mcs.train_persons) == (15_442, 935)
     assert mcs.train_tracks * 10 == 154_420  # the rows of MCS2019's train_df_descriptors.npy
     assert (mcs.public_tracks, mcs.public_persons) == (4025, 275)
-    # The private subset is what the challenge's announced totals leave: 20,000 tracks, 1,500 identities.
-    assert mcs.train_tracks + mcs.public_tracks + mcs.private_tracks == 20_000
-    assert mcs.train_persons + mcs.public_persons + mcs.private_persons == 1_500
+    # The private subset as the organizers' slides give it: every track a person of its own.
+    assert (mcs.private_tracks, mcs.private_persons) == (4025, 4025)
+    assert mcs.negatives(PRIVATE) >= 1_000_000  # FPR=1e-6 resolves
     assert mcs.references == 5
+
+
+@pytest.fixture(scope="module")
+def switching(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("switching") / "data"
+    generate(out, TINY, seed=1, progress=False, video_style=VideoStyle(switch_rate=1.0, label_noise=0.5))
+    return out
+
+
+def test_switched_frames_show_the_person_written_before_and_are_recorded_in_gt(switching: Path) -> None:
+    assert check_dataset(switching).findings == []
+    switches = pd.read_csv(switching / GT_DIR / SWITCHES_FILE)
+    labels = pd.read_csv(switching / GT_DIR / TEST_LABELS_FILE)
+    test_switches = switches[switches.part != "train"]
+    # Every test track switches but those of the first person of each subset, who has nobody before.
+    first = labels.groupby("subset").person_id.first()
+    assert set(test_switches.track_id) == set(labels.track_id[~labels.person_id.isin(first)])
+    assert test_switches.groupby("track_id").size().between(1, 3).all()
+    person_of = dict(zip(labels.track_id, labels.person_id, strict=True))
+    assert all(person_of[t] != p for t, p in zip(test_switches.track_id, test_switches.person_id, strict=True))
+    subset_of = dict(zip(labels.person_id, labels.subset, strict=True))
+    assert all(subset_of[p] == part for p, part in zip(test_switches.person_id, test_switches.part, strict=True))
+
+
+def test_train_has_references_of_its_persons_and_noisy_labels_recorded_in_gt(switching: Path) -> None:
+    tracks = pd.read_csv(switching / TRAIN_DIR / TRACKS_FILE).drop_duplicates("track_id")
+    with np.load(switching / TRAIN_DIR / REFERENCES_FILE) as arrays:
+        persons, descriptors = arrays[PERSON_ID_KEY], arrays[DESCRIPTOR_KEY]
+    assert np.unique(persons).size == TINY.train_persons and set(tracks.person_id) <= set(persons)
+    assert persons.size == TINY.references * TINY.train_persons
+    np.testing.assert_allclose(np.linalg.norm(descriptors, axis=1), 1.0, rtol=1e-5)
+    noise = pd.read_csv(switching / GT_DIR / "train_label_noise.csv")
+    written = dict(zip(tracks.track_id, tracks.person_id, strict=True))
+    assert all(written[t] == labelled != p for t, p, labelled in noise.itertuples(index=False))
+
+
+def test_a_video_style_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"switch_rate must be in \[0, 1\], got 1.5"):
+        VideoStyle(switch_rate=1.5)
+    with pytest.raises(ValueError, match=r"switch_frames must be \(low, high\) with 1 <= low <= high, got \(0, 2\)"):
+        VideoStyle(switch_frames=(0, 2))
+
+
+def test_make_data_warns_when_a_sibling_dataset_shares_the_seed(tmp_path: Path) -> None:
+    sibling = tmp_path / "demo"
+    sibling.mkdir()
+    (sibling / COMPETITION_FILE).write_text(
+        "# Synthetic challenge data: python -m evaluate make-data --preset demo --seed 3\n"
+    )
+    same = tmp_path / "again"
+    same.mkdir()
+    (same / COMPETITION_FILE).write_text(
+        "# Synthetic challenge data: python -m evaluate make-data --preset demo --seed 4\n"
+    )
+    out = tmp_path / "tiny"
+    result = CliRunner().invoke(main, ["make-data", "--preset", "tiny", "--seed", "3", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("warning:") == 1
+    assert f"warning: {sibling} (preset demo) was made with the same seed 3, so the two share persons" in result.stderr
+
+
+def test_the_train_and_bench_presets_sit_between_demo_and_mcs2019() -> None:
+    train, bench = PRESETS["train"], PRESETS["bench"]
+    assert 2000 <= train.train_tracks <= 4000
+    assert PRESETS["demo"].train_tracks < bench.train_tracks < train.train_tracks < PRESETS["mcs2019"].train_tracks
+    for preset in (train, bench):
+        assert preset.negatives(PUBLIC) >= 100_000 and preset.negatives(PRIVATE) >= 100_000

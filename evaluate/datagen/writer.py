@@ -49,6 +49,7 @@ from evaluate.datagen.faces import load_chips
 from evaluate.datagen.frames import FrameStyle, decode, draw_condition, render_frame, render_reference
 from evaluate.datagen.identities import IdentityStyle, pick_identities
 from evaluate.datagen.presets import Preset
+from evaluate.datagen.switches import VideoStyle, draw_switch, noisy_labels
 from evaluate.testfiles import place_files, settle_times
 
 TRAIN = "train"
@@ -57,7 +58,12 @@ FRAME_KEY = TRACK_COLUMNS[1]
 # Test images are rendered here, person by person, then copied into test/ in a random order.
 _UNSHUFFLED = ".test-unshuffled"
 # Seed streams: (seed, stream, ...) keys the generator of each kind of draw.
-_PLAN, _IDENTITY, _REFERENCE, _TRACK = range(4)
+_PLAN, _IDENTITY, _REFERENCE, _TRACK, _SWITCH, _LABEL_NOISE = range(6)
+# Organizer-side records of what the generator did, for analysis (never under test/).
+SWITCHES_FILE = "switches.csv"
+SWITCH_COLUMNS = ("part", "track_id", "frame", "person_id")
+LABEL_NOISE_FILE = "train_label_noise.csv"
+LABEL_NOISE_COLUMNS = ("track_id", "person_id", "labelled_person_id")
 # Images decoded and waiting for the encoder; bounds memory on the mcs2019 preset.
 _ENCODE_CHUNK = 512
 
@@ -119,6 +125,7 @@ def generate(
     progress: bool = True,
     identity_style: IdentityStyle | None = None,
     frame_style: FrameStyle | None = None,
+    video_style: VideoStyle | None = None,
 ) -> Summary:
     """Write the dataset of `preset` drawn with `seed` to `out` and return its summary.
 
@@ -135,7 +142,7 @@ def generate(
     shutil.rmtree(staging, ignore_errors=True)
     for part_dir in (TEST_DIR, TRAIN_DIR, GT_DIR):
         (staging / part_dir).mkdir(parents=True)
-    writer = _Writer(staging, preset, seed, encoder, frame_style or FrameStyle())
+    writer = _Writer(staging, preset, seed, encoder, frame_style or FrameStyle(), video_style or VideoStyle())
     faces = pick_identities(chips, len(writer.parts), (seed, _IDENTITY), identity_style or IdentityStyle(), encoder)
     # One refresh a second keeps CI logs short.
     bar = tqdm(total=writer.images, desc="make-data", unit="img", file=sys.stderr, disable=not progress, mininterval=1)
@@ -162,36 +169,54 @@ def generate(
 class _Writer:
     """Writes one person at a time into the staging folder, then the tables and arrays."""
 
-    def __init__(self, staging: Path, preset: Preset, seed: int, encoder: Encoder, style: FrameStyle) -> None:
+    def __init__(
+        self, staging: Path, preset: Preset, seed: int, encoder: Encoder, style: FrameStyle, video: VideoStyle
+    ) -> None:
         self.staging, self.preset, self.seed, self.encoder, self.style = staging, preset, seed, encoder, style
+        self.video = video
         self.parts, self.person_ids, self.track_counts = _plan(preset, seed)
         n_test = preset.public_tracks + preset.private_tracks
         self.test_ids = iter(np.random.default_rng([seed, _PLAN, 1]).permutation(n_test) + 1)
         self.train_ids = iter(np.random.default_rng([seed, _PLAN, 2]).permutation(preset.train_tracks) + 1)
         self.labels: list[tuple[int, int, str]] = []
         self.train_rows: list[tuple[int, int]] = []
-        self.references, self.train_frames = _Pending(), _Pending()
-        n_references = preset.references * (preset.public_persons + preset.private_persons)
+        self.references, self.train_references, self.train_frames = _Pending(), _Pending(), _Pending()
+        self.switches: list[tuple[str, int, int, int]] = []
+        # The person written just before, per part: the face a switching track jumps to.
+        self.previous: dict[str, tuple[int, np.ndarray]] = {}
+        n_persons = preset.train_persons + preset.public_persons + preset.private_persons
+        n_references = preset.references * n_persons
         self.images = FRAMES_PER_TRACK * int(self.track_counts.sum()) + n_references
 
     def write_person(self, slot: int, face: np.ndarray) -> int:
-        """Write the references and tracks of the person in `slot`; return the number of images made."""
+        """Write the references and tracks of the person in `slot`; return the number of images made.
+
+        Train persons get references too (train/references.npz), so participants can validate.
+        """
         person, part = int(self.person_ids[slot]), self.parts[slot]
         is_train = part == TRAIN
-        made = 0
-        if not is_train:
-            for index in range(self.preset.references):
-                jpeg = render_reference(face, np.random.default_rng([self.seed, _REFERENCE, person, index]))
-                self.references.add(decode(jpeg), (person, index), self.encoder)
-            made += self.preset.references
+        references = self.train_references if is_train else self.references
+        for index in range(self.preset.references):
+            jpeg = render_reference(face, np.random.default_rng([self.seed, _REFERENCE, person, index]))
+            references.add(decode(jpeg), (person, index), self.encoder)
+        made = self.preset.references
         folder = self.staging / (TRAIN_DIR if is_train else _UNSHUFFLED)
+        other = self.previous.get(part)
         for _ in range(int(self.track_counts[slot])):
             track_id = int(next(self.train_ids if is_train else self.test_ids))
             rng = np.random.default_rng([self.seed, _TRACK, int(is_train), track_id])
             condition = draw_condition(rng, self.style)
+            switched = range(0)
+            if other is not None:
+                switch_rng = np.random.default_rng([self.seed, _SWITCH, int(is_train), track_id])
+                switched = draw_switch(switch_rng, self.video, FRAMES_PER_TRACK)
             (folder / IMAGES_DIR / str(track_id)).mkdir(parents=True)
             for frame in range(FRAMES_PER_TRACK):
-                jpeg = render_frame(face, condition, rng, self.style)
+                shown = face
+                if other is not None and frame in switched:
+                    shown = other[1]
+                    self.switches.append((part, track_id, frame, other[0]))
+                jpeg = render_frame(shown, condition, rng, self.style)
                 (folder / _image_path(track_id, frame)).write_bytes(jpeg)
                 if is_train:
                     self.train_frames.add(decode(jpeg), (track_id, frame), self.encoder)
@@ -200,32 +225,54 @@ class _Writer:
                 self.train_rows.append((track_id, person))
             else:
                 self.labels.append((track_id, person, part))
+        self.previous[part] = (person, face)
         return made
 
     def finish(self) -> None:
         """Encode what is still queued; move the test images into test/ in a random order and give them one time;
-        write the CSV tables, references.npz and frame_descriptors.npz."""
-        self.references.flush(self.encoder)
-        self.train_frames.flush(self.encoder)
+        write the CSV tables, both references.npz and frame_descriptors.npz.
+
+        Train labels get their noise here: train/tracks.csv holds the noisy labels,
+        gt/train_label_noise.csv the true ones of the tracks that changed.
+        """
+        for pending in (self.references, self.train_references, self.train_frames):
+            pending.flush(self.encoder)
         unshuffled = self.staging / _UNSHUFFLED
         test_images = [p.relative_to(unshuffled) for p in unshuffled.rglob("*.jpg")]
         place_files([(unshuffled / p, self.staging / TEST_DIR / p) for p in test_images])
         shutil.rmtree(unshuffled)
-        _write_tables(self.staging, self.labels, self.train_rows)
+        train_rows = self._noisy_train_rows()
+        _write_tables(self.staging, self.labels, train_rows)
         settle_times(self.staging / TEST_DIR)
-        ref_rows, ref_descriptors = self.references.sorted_by_row(self.encoder.dim)
-        # The encoder's raw descriptors have norm ~1.43; the baseline's track descriptors are unit
-        # vectors. Unit references make the Euclidean score measure identity, not a norm gap
-        # that a rescale would close.
-        ref_descriptors = _unit_rows(ref_descriptors)
-        save_arrays(
-            self.staging / GT_DIR / REFERENCES_FILE, {PERSON_ID_KEY: ref_rows[:, 0], DESCRIPTOR_KEY: ref_descriptors}
+        pd.DataFrame(sorted(self.switches), columns=list(SWITCH_COLUMNS)).to_csv(
+            self.staging / GT_DIR / SWITCHES_FILE, index=False
         )
+        for folder, pending in ((GT_DIR, self.references), (TRAIN_DIR, self.train_references)):
+            ref_rows, ref_descriptors = pending.sorted_by_row(self.encoder.dim)
+            # The encoder's raw descriptors have norm ~1.43; the baseline's track descriptors are unit
+            # vectors. Unit references make the Euclidean score measure identity, not a norm gap
+            # that a rescale would close.
+            save_arrays(
+                self.staging / folder / REFERENCES_FILE,
+                {PERSON_ID_KEY: ref_rows[:, 0], DESCRIPTOR_KEY: _unit_rows(ref_descriptors)},
+            )
         frame_rows, frame_descriptors = self.train_frames.sorted_by_row(self.encoder.dim)
         save_arrays(
             self.staging / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE,
             {TRACK_ID_KEY: frame_rows[:, 0], FRAME_KEY: frame_rows[:, 1], DESCRIPTOR_KEY: frame_descriptors},
         )
+
+    def _noisy_train_rows(self) -> list[tuple[int, int]]:
+        """Return the train (track, person) rows with label noise; write gt/train_label_noise.csv."""
+        rows = np.asarray(self.train_rows, dtype=np.int64).reshape(-1, 2)
+        rng = np.random.default_rng([self.seed, _LABEL_NOISE])
+        labelled = noisy_labels(rows[:, 1], rng, self.video.label_noise)
+        changed = labelled != rows[:, 1]
+        noise = np.column_stack([rows[changed], labelled[changed]])
+        pd.DataFrame(noise, columns=list(LABEL_NOISE_COLUMNS)).to_csv(
+            self.staging / GT_DIR / LABEL_NOISE_FILE, index=False
+        )
+        return [(int(track), int(person)) for track, person in zip(rows[:, 0], labelled, strict=True)]
 
 
 def _unit_rows(descriptors: np.ndarray) -> np.ndarray:

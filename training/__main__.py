@@ -1,0 +1,5 @@
+"""Entry point of `python -m training`."""
+
+from training.cli import main
+
+main()
