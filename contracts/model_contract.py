@@ -138,8 +138,9 @@ def probe_problems(report: Any, dim: int | None = None) -> list[str]:
             problems.append(f"models/{name} could not be examined")
         elif "error" in found:
             problems.append(
-                f"models/{name} does not load on {runtime} (the image's): {found['error']}; export it with "
-                f"IR version <= {MAX_IR_VERSION} and opset <= {MAX_OPSET} (README, Your own aggregator)"
+                f"models/{name} does not load on {runtime} (the image's): {found['error']}; export it again "
+                f"(IR version <= {MAX_IR_VERSION}, opset <= {MAX_OPSET}) and run make check-models "
+                "(README, Your own aggregator)"
             )
         else:
             problems += signature_problems(name, found.get("inputs") or [], found.get("outputs") or [], dim)

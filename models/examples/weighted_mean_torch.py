@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -42,16 +43,19 @@ class WeightedMean(torch.nn.Module):
 def export(module: torch.nn.Module, out: Path, descriptor_size: int = DESCRIPTOR_SIZE) -> None:
     """Write `module` to `out` as an aggregator of the contract: T and F dynamic, opset 17, the TorchScript exporter."""
     example = torch.zeros(2, 10, descriptor_size)
-    torch.onnx.export(
-        module.eval(),
-        (example,),
-        str(out),
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        dynamic_axes={INPUT_NAME: {0: "T", 1: "F"}, OUTPUT_NAME: {0: "T"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
+    # Deliberately the TorchScript exporter, which torch deprecates: the dynamo one writes IR 10.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module.eval(),
+            (example,),
+            str(out),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "T", 1: "F"}, OUTPUT_NAME: {0: "T"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
