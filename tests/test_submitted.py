@@ -97,7 +97,9 @@ def test_the_image_copies_the_declared_files(team: Path) -> None:
     """`make build`'s context holds the declared files under submitted/; the Dockerfile copies it whole."""
     done = run_make(team, "-n", "_context", "CONTAINER=podman", "BASE=local")
     assert done.returncode == 0, done.stderr
-    [copy] = [line.split() for line in done.stdout.splitlines() if line.startswith("cp ") and line.endswith("/submitted")]
+    [copy] = [
+        line.split() for line in done.stdout.splitlines() if line.startswith("cp ") and line.endswith("/submitted")
+    ]
     assert copy[:3] == ["cp", "--link", "--parents"]
     assert sorted(copy[3:-1]) == _declared(team)
     dockerfile = (team / "Dockerfile").read_text().splitlines()
