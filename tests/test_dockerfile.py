@@ -21,6 +21,7 @@ from podman_image import HASH_LABEL, NUMPY_PIN, content_hash, engine_command, en
 
 from contracts.names import DESCRIPTORS_FILE, OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SCORE_FILE, TRACK_ID_KEY
 from contracts.status import Status
+from contracts.submitted import submitted_files
 from submission.engines import docker_engine_reachable
 from submission.settings import host_has_gpu
 from tests.challenge_data import write_challenge
@@ -125,6 +126,15 @@ def test_image_holds_the_pins_and_runs_as_nobody(engine: str, image: str) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1.16.3", "1.24.4", "65534"]
+
+
+@pytest.mark.slow
+def test_image_holds_exactly_the_submitted_files(engine: str, image: str) -> None:
+    """/submission holds contracts/submitted_files.txt's list, as bwrap's staging and make pack do."""
+    done = _run(engine, image, "find", "/submission", "-type", "f")
+    assert done.returncode == 0, done.stderr
+    held = sorted(line.removeprefix("/submission/") for line in done.stdout.split())
+    assert held == [path.as_posix() for path in submitted_files(ROOT)]
 
 
 @pytest.mark.slow
