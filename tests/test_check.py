@@ -93,6 +93,11 @@ def _no_solution(folder: Path) -> None:
     (folder / "solution.py").unlink()
 
 
+def _nothing(folder: Path) -> None:
+    shutil.rmtree(folder)
+    folder.mkdir()
+
+
 @pytest.mark.parametrize(
     ("change", "options", "sentences"),
     [
@@ -114,14 +119,22 @@ def _no_solution(folder: Path) -> None:
             ],
         ),
         (_crashes, (), ["solution.py on 3 generated tracks of 10, 10, 6 frames ended failed", "no luck"]),
-        (_no_solution, (), ["solution.py is missing: every submission has it"]),
+        (
+            _no_solution,
+            (),
+            [
+                "solution.py is missing: every submission has it",
+                "skipped solution.py on tiny data: fix the problems above first",
+            ],
+        ),
+        (_nothing, (), ["models/manifest.json is missing", "skipped the other steps: the folder holds none of"]),
         (
             lambda folder: None,
             ("--dimension", "64"),
             ["models/encoder.onnx makes descriptors of dimension 128, the references have 64"],
         ),
     ],
-    ids=["python 3.10 syntax", "broken model", "crashes", "no solution.py", "other dimension"],
+    ids=["python 3.10 syntax", "broken model", "crashes", "no solution.py", "empty folder", "other dimension"],
 )
 def test_a_problem_fails_the_check_with_its_fix(
     tmp_path: Path, change: Callable[[Path], None], options: tuple[str, ...], sentences: list[str]

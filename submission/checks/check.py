@@ -35,10 +35,9 @@ TINY_DATA = f"{len(FRAME_COUNTS)} generated tracks of {', '.join(map(str, FRAME_
 
 @dataclass
 class CheckResult:
-    """What the check found: `problems` are the participant's to fix (empty: passed), `passed` the steps that passed."""
+    """What the check found: the participant's problems, each with its fix (empty: the submission passed)."""
 
     problems: list[str] = field(default_factory=list)
-    passed: list[str] = field(default_factory=list)
 
 
 def check_submission(
@@ -57,8 +56,6 @@ def check_submission(
 
     def done(name: str, problems: list[str]) -> bool:
         result.problems += problems
-        if not problems:
-            result.passed.append(name)
         say(f"{'ok    ' if not problems else 'FAILED'} {name}")
         return not problems
 
@@ -68,6 +65,9 @@ def check_submission(
         "the submitted files are there",
         [f"{name} is missing: every submission has it (contracts/submitted_files.txt)" for name in missing],
     )
+    if not files:
+        say("skipped the other steps: the folder holds none of the submitted files")
+        return result
     models = [path for path in files if path.suffix == ".onnx"]
     done("models/manifest.json records the models as they are", manifest_problems(submission_dir, models))
     python_files = [path for path in files if path.suffix == ".py"]
@@ -80,7 +80,7 @@ def check_submission(
             "the models load and run on the image's onnxruntime with the contract's signature",
             probe_problems(probe, dim) if probe is not None else [_probe_failed(probe_run)],
         )
-        if not models_ok or Path("solution.py") in missing:
+        if not models_ok or "solution.py" in missing:
             say("skipped solution.py on tiny data: fix the problems above first")
             return result
         run = run_sandboxed(
