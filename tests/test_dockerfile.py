@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from checkout import copy_checkout, run_make
 from face_tracks import write_test_folder
 from podman_image import HASH_LABEL, NUMPY_PIN, content_hash, engine_command, ensure_image, image_label
 
@@ -135,6 +136,26 @@ def test_image_holds_exactly_the_submitted_files(engine: str, image: str) -> Non
     assert done.returncode == 0, done.stderr
     held = sorted(line.removeprefix("/submission/") for line in done.stdout.split())
     assert held == [path.as_posix() for path in submitted_files(ROOT)]
+
+
+@pytest.mark.slow
+def test_a_helper_module_is_in_the_image(engine: str, image: str, tmp_path: Path) -> None:
+    """A team's mylib.py reaches /submission, where `import mylib` finds it (solution.py's folder)."""
+    settings = _make_settings(engine)
+    assert run_make(ROOT, "wheels", *settings).returncode == 0
+    team = tmp_path / "team"
+    copy_checkout(team)
+    (team / "mylib.py").write_text("GREETING = 'mylib in the image'\n")
+    (team / "wheels").symlink_to(ROOT / "wheels")
+    tag = f"{image}-team"
+    try:
+        done = run_make(team, "build", *settings[:-1], f"IMAGE={tag}")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        ran = _run(engine, tag, "python", "-c", "import mylib; print(mylib.GREETING)")
+    finally:
+        subprocess.run([*engine_command(engine), "rmi", "--force", tag], capture_output=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "mylib in the image"
 
 
 @pytest.mark.slow
