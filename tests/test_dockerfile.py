@@ -77,9 +77,7 @@ def _make_settings(engine: str) -> tuple[str, ...]:
 def image(engine: str) -> str:
     """Build the image in `engine` on the local base with `make build` unless an up-to-date one exists."""
     settings = _make_settings(engine)
-    wanted = subprocess.run(
-        ["make", "-s", "_context-hash", *settings], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    wanted = run_make(ROOT, "_context-hash", *settings).stdout.strip()
     if image_label(IMAGE, "mcs.context-hash", engine) != wanted:
         done = subprocess.run(["make", "build", *settings], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -101,9 +99,7 @@ def test_base_defaults_to_local_without_the_cuda_image(engine: str) -> None:
     assert cuda, "the Dockerfile names no default BASE_IMAGE"
     if image_label(cuda.group(1), "any", engine) is not None:
         pytest.skip(f"{engine} holds the CUDA base image, so BASE defaults to cuda here")
-    done = subprocess.run(
-        ["make", "-s", "_context-hash", f"CONTAINER={engine}"], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    done = run_make(ROOT, "_context-hash", f"CONTAINER={engine}")
     assert done.stdout.strip().endswith("-local")
 
 
