@@ -49,8 +49,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 COPY images/entrypoint.sh /usr/local/bin/entrypoint
 WORKDIR /submission
-COPY solution.py ./
-COPY models/*.onnx ./models/
+# submitted/: what contracts/submitted_files.txt declares (solution.py, helper modules,
+# models/), laid out by `make build` in its build context
+COPY submitted/ ./
 
 # nobody: the runner runs every container as 65534:65534 anyway; by hand it is the same.
 USER 65534:65534

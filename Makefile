@@ -20,6 +20,8 @@ PYTEST_ARGS ?=
 ARCH ?= gated
 EPOCHS ?= 40
 AGGREGATOR ?= models/aggregator.onnx
+# make check: the references' descriptor dimension the models and the output must have (empty: any)
+DIMENSION ?=
 # the npm package whose weights models/encoder.onnx is converted from (make models)
 FACE_API_VERSION ?= 1.7.15
 # the submission image (make build, run, wheels): docker where an engine answers, else podman;
@@ -45,17 +47,18 @@ GITLAB_CI_LOCAL_VERSION ?= 4.73.0
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-# the references' descriptor dimension, for the runner (a wrong one is the run's invalid_output,
-# not a failure of the scorer later); read only by the targets that use it, empty without DATA/gt
-DIM_OPTION = $(if $(wildcard $(DATA)/gt),--dim $(shell $(PY) -c \
-	"from evaluate.groundtruth import load_groundtruth; print(load_groundtruth('$(DATA)/gt').dim)"))
+# the references' descriptor dimension, read only by the targets that use it: the runner's --dim
+# (a wrong one is the run's invalid_output, not a failure of the scorer later; empty without
+# DATA/gt) and the check stage of make ci-local
+REFERENCE_DIM = $(shell $(PY) -c "from evaluate.groundtruth import load_groundtruth; print(load_groundtruth('$(DATA)/gt').dim)")
+DIM_OPTION = $(if $(wildcard $(DATA)/gt),--dim $(REFERENCE_DIM))
 STAMP := $(VENV)/.installed
 # a dataset is there when its competition.yaml is: targets that read DATA depend on it
 DATASET := $(DATA)/competition.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help eval venv venv-image test lint score validate models wheels build run pack ci-local data check-data import-mcs2019 bench bench-gpu bench-aggregators train-aggregator \
-	_context _base _context-hash
+.PHONY: help eval venv venv-image test lint score validate models check-models check wheels build run pack ci-local data \
+	check-data import-mcs2019 bench bench-gpu bench-aggregators train-aggregator _context _base _context-hash
 
 #################################################################################
 # Environment                                                                   #
@@ -106,10 +109,18 @@ $(FACE_API_TGZ):
 	mkdir -p build
 	cd build && npm pack --silent @vladmandic/face-api@$(FACE_API_VERSION)
 
-## Rebuild models/encoder.onnx, models/aggregator.onnx and models/manifest.json from the npm package
+## Rebuild the kit's models/encoder.onnx and the baseline (mean) models/aggregator.onnx from the npm package
 models: $(STAMP) $(FACE_API_TGZ)
 	$(PY) -m models.export_encoder $(FACE_API_TGZ)
 	$(PY) -m models.export_aggregator
+
+## Check every models/*.onnx against the contract on the image's onnxruntime 1.16; record them in models/manifest.json
+check-models: $(STAMP) $(IMAGE_STAMP)
+	$(PY) -m models.check_models --python $(IMAGE_VENV)/bin/python
+
+## The pipeline's submission check on this checkout: files, Python 3.8, models, solution.py on tiny data (bwrap)
+check: $(STAMP) $(IMAGE_STAMP)
+	$(PY) -m submission check --submission . $(if $(DIMENSION),--dimension $(DIMENSION))
 
 #################################################################################
 # The submission image                                                          #
@@ -128,12 +139,16 @@ endif
 WHEELHOUSE := wheels/cp$(subst .,,$(WHEEL_PYTHON))
 # the last pip for Python 3.8; bionic's own pip 9 cannot install manylinux2014 wheels
 IMAGE_PIP ?= 25.0.1
-# What the Dockerfile copies. The build context is a folder of hard links to these and to the
-# wheelhouse of this BASE only: the checkout with both wheelhouses would send 427 MB.
-CONTEXT_FILES := images/entrypoint.sh requirements/image.txt solution.py $(sort $(wildcard models/*.onnx))
+# What is submitted: the one declaration, contracts/submitted_files.txt (bwrap's staging reads
+# it too), listed by the system's Python so the three use one matcher.
+SUBMITTED_FILES := $(shell $(PYTHON) -m contracts.submitted)
+# What the Dockerfile copies. The build context is a folder of hard links to these (the
+# submitted files under submitted/) and to the wheelhouse of this BASE only: the checkout with
+# both wheelhouses would send 427 MB.
+CONTEXT_FILES := images/entrypoint.sh requirements/image.txt
 CONTEXT_DIR := build/context-$(BASE)
 # what the image is made of, in a label, so a test can tell whether the image is up to date
-CONTEXT_HASH = $(shell cat Dockerfile $(CONTEXT_FILES) | sha256sum | cut -c1-16)-$(BASE)
+CONTEXT_HASH = $(shell cat Dockerfile $(CONTEXT_FILES) $(SUBMITTED_FILES) | sha256sum | cut -c1-16)-$(BASE)
 
 $(WHEELHOUSE)/.complete: requirements/image.txt | $(STAMP)
 	rm -rf $(WHEELHOUSE)
@@ -157,6 +172,8 @@ _context: wheels
 	rm -rf $(CONTEXT_DIR)
 	mkdir -p $(CONTEXT_DIR)
 	cp --link --parents $(CONTEXT_FILES) $(WHEELHOUSE)/*.whl $(CONTEXT_DIR)
+	mkdir -p $(CONTEXT_DIR)/submitted
+	cp --link --parents $(SUBMITTED_FILES) $(CONTEXT_DIR)/submitted
 
 ## Build IMAGE with CONTAINER (docker or podman); context: what the Dockerfile copies, one wheelhouse (225 MB)
 build: _context _base
@@ -170,8 +187,8 @@ run: $(STAMP) $(DATASET)
 	$(PY) -m submission run --engine $(CONTAINER) --image $(IMAGE) --data $(DATA)/test --out $(RUN_DIR) --force \
 		$(DIM_OPTION) $(RUN_ARGS)
 
-PACK_FILES := solution.py models/encoder.onnx models/aggregator.onnx models/manifest.json models/NOTICE \
-	Dockerfile .dockerignore images/entrypoint.sh requirements/image.txt
+# the submitted files, and what builds the image from them
+PACK_FILES := $(SUBMITTED_FILES) Dockerfile .dockerignore images/entrypoint.sh requirements/image.txt
 
 ## Write PACK, the archive a participant uploads (solution, models, Dockerfile); never overwrites one
 pack:
@@ -185,14 +202,12 @@ pack:
 #################################################################################
 
 GITLAB_CI_LOCAL := build/node/node_modules/.bin/gitlab-ci-local
-# the test stage of `make ci-local`; tests/test_pipeline.py runs an even smaller subset
-CI_LOCAL_TEST_ARGS ?= -m "not slow"
 
 $(GITLAB_CI_LOCAL):
 	npm install --prefix build/node --no-audit --no-fund --silent gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
 
 ## Run the merge-request pipeline here with gitlab-ci-local: shell executor, bwrap, CPU, DATA
-ci-local: $(STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
+ci-local: $(STAMP) $(IMAGE_STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
 	$(if $(shell git remote get-url origin 2>/dev/null),,$(error gitlab-ci-local needs a git remote named origin \
 		(any URL): git remote add origin https://gitlab.example.org/team/solution.git))
 	mkdir -p build/ci-local
@@ -203,7 +218,7 @@ ci-local: $(STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
 		--variable CHALLENGE_CONFIG=$(abspath $(DATA))/competition.yaml \
 		--variable SCORES_DIR=$(abspath build/ci-local/scores) --variable RUNS_DIR=$(abspath build/ci-local/runs) \
 		--variable CHALLENGE_STORE=$(abspath build/ci-local/store.sqlite) \
-		--variable 'PIPELINE_TEST_ARGS=$(CI_LOCAL_TEST_ARGS)'
+		--variable DESCRIPTOR_DIM=$(REFERENCE_DIM)
 
 #################################################################################
 # Challenge data                                                                #

@@ -53,10 +53,25 @@ class GraphBuilder:
 
         ``output`` fixes the output name (for graph outputs); otherwise it is ``name``.
         """
-        node_name = self._unique(name)
-        output_name = output if output is not None else node_name
-        self.nodes.append(helper.make_node(op_type, inputs, [output_name], name=node_name, **attributes))
+        [output_name] = self.ops(op_type, inputs, name, [output] if output is not None else 1, **attributes)
         return output_name
+
+    def ops(self, op_type: str, inputs: list[str], name: str, outputs: int | list[str], **attributes: Any) -> list[str]:
+        """Add one node with several outputs (TopK: values and indices) and return their names, in order.
+
+        ``outputs`` is their number (named ``name``, ``name_1``...) or their fixed names (for
+        graph outputs). Raises ValueError when it asks for no output.
+        """
+        count = outputs if isinstance(outputs, int) else len(outputs)
+        if count < 1:
+            raise ValueError(f"a node must have at least 1 output, got {outputs!r}")
+        node_name = self._unique(name)
+        if isinstance(outputs, int):
+            names = [node_name, *(self._unique(f"{node_name}_{index}") for index in range(1, count))]
+        else:
+            names = list(outputs)
+        self.nodes.append(helper.make_node(op_type, inputs, names, name=node_name, **attributes))
+        return names
 
     def model(
         self, graph_name: str, inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto], producer: str
@@ -93,26 +108,52 @@ def signature(values: Any) -> list[dict[str, Any]]:
 def save(model: onnx.ModelProto, path: Path, command: str, source: dict[str, Any]) -> str:
     """Write ``model`` to ``path`` and record it in ``manifest.json``; return its sha256.
 
-    The manifest entry (keyed by the file name) holds the sha256, the size, the input and
-    output signatures, the opset, the IR version, the command that made it and ``source``.
-    Other models' entries are kept.
+    See `record` for the entry; other models' entries are kept.
     """
-    data = model.SerializeToString()
-    path.write_bytes(data)
+    path.write_bytes(model.SerializeToString())
+    return record(path, command, source)
+
+
+def record(path: Path, command: str, source: dict[str, Any], manifest_path: Path | None = None) -> str:
+    """Record the model file ``path`` in the manifest beside it (or ``manifest_path``); return its sha256.
+
+    The entry (keyed by the file name) holds the sha256, the size, the input and output
+    signatures, the opset, the IR version, the command that made it and ``source``. Other
+    models' entries are kept. Raises onnx's DecodeError when the file is not a model.
+    """
+    manifest_path = manifest_path or path.parent / MANIFEST_PATH.name
+    data = path.read_bytes()
+    model = onnx.load_from_string(data)
     digest = hashlib.sha256(data).hexdigest()
-    manifest: dict[str, Any] = json.loads(MANIFEST_PATH.read_text()) if MANIFEST_PATH.exists() else {}
+    manifest = read_manifest(manifest_path)
     manifest[path.name] = {
         "sha256": digest,
         "bytes": len(data),
         "inputs": signature(model.graph.input),
         "outputs": signature(model.graph.output),
-        "opset": OPSET,
+        "opset": default_opset(model),
         "ir_version": model.ir_version,
         "command": command,
         "source": source,
     }
-    MANIFEST_PATH.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    write_manifest(manifest, manifest_path)
     return digest
+
+
+def default_opset(model: onnx.ModelProto) -> int | None:
+    """The version of the default ONNX domain the model imports, None when it imports none."""
+    versions = [entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")]
+    return max(versions) if versions else None
+
+
+def read_manifest(manifest_path: Path = MANIFEST_PATH) -> dict[str, Any]:
+    """The manifest's entries by file name; empty when there is no manifest yet."""
+    return dict(json.loads(manifest_path.read_text())) if manifest_path.exists() else {}
+
+
+def write_manifest(manifest: dict[str, Any], manifest_path: Path = MANIFEST_PATH) -> None:
+    """Write the entries sorted by file name, indented, as committed."""
+    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
 
 
 FLOAT = TensorProto.FLOAT

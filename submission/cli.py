@@ -12,6 +12,7 @@ from contracts.exits import EXIT_ORGANIZER, EXIT_PARTICIPANT
 from contracts.names import RUN_REPORT_FILE
 from contracts.status import Status
 from contracts.units import parse_size
+from submission.checks.check import check_submission
 from submission.interrupts import RunInterrupted, signals_interrupt_the_run
 from submission.run import run_submission
 from submission.rundir import RunDirError, prepare_run_dir
@@ -184,3 +185,42 @@ def run(
         sys.exit(EXIT_ORGANIZER)
     if report.status is not Status.OK:
         sys.exit(EXIT_PARTICIPANT)
+
+
+@main.command(context_settings={"show_default": True})
+@click.option(
+    "--submission",
+    "submission_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=PROJECT_ROOT,
+    show_default="the project root",
+    help="The participant's checkout: what contracts/submitted_files.txt names is checked.",
+)
+@click.option(
+    "--dimension",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="any",
+    help="The references' descriptor dimension the models and the output must have.",
+)
+def check(submission_dir: Path, dimension: int | None) -> None:
+    """Check a submission against the contract, as the pipeline's first stage does (well under a minute).
+
+    The declared files are there; models/manifest.json records the models as they are; the
+    Python files are Python 3.8 (vermin); every models/*.onnx loads and runs on the image's
+    onnxruntime 1.16 with the contract's signature; solution.py turns a few tiny tracks
+    into output that passes the output contract. The models and solution.py run only
+    inside the runner's bwrap sandbox, on .venv-image. Exit code: 0 passed; 1 the
+    submission has problems (each printed with its fix); 3 the check could not run.
+    """
+    try:
+        result = check_submission(submission_dir.resolve(), dimension, step=lambda line: click.echo(line, err=True))
+    except RunnerError as exc:
+        click.secho(f"the check could not run (the organizers' side): {exc}", fg="red", err=True)
+        sys.exit(EXIT_ENGINE)
+    if result.problems:
+        click.secho(f"\n{len(result.problems)} problem(s) to fix before the submission is run:", fg="red", err=True)
+        for problem in result.problems:
+            click.echo(f"- {problem}", err=True)
+        sys.exit(EXIT_PARTICIPANT)
+    click.secho("the submission passes the check", fg="green", err=True)

@@ -13,7 +13,6 @@ does): after each refused pipeline the test starts its `mr-note` job by name, as
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import pytest
 from browser import chromium_missing, rendered, table_rows
-from test_pipeline import GITLAB_CI_LOCAL, NESTED, ROOT, _copy_checkout
+from checkout import copy_checkout, run_make
+from test_pipeline import GITLAB_CI_LOCAL, ROOT
 
 from challenge.store import ADMITTED, REFUSED, open_store
 from contracts.names import PRIVATE, PUBLIC
@@ -31,7 +31,6 @@ from tests.challenge_data import write_challenge
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.bwrap,
-    pytest.mark.skipif(os.environ.get(NESTED) == "1", reason="inside the pipeline this test runs"),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap"),
     pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing())),
 ]
@@ -67,7 +66,7 @@ class Competition:
 
 def _team(base: Path, name: str) -> Path:
     checkout = base / name
-    _copy_checkout(checkout)
+    copy_checkout(checkout)
     subprocess.run(["git", "remote", "add", "origin", f"https://gitlab.example.org/{name}/solution.git"], cwd=checkout)
     return checkout
 
@@ -88,7 +87,9 @@ def _run(checkout: Path, variables: dict[str, str], pipeline: int, *jobs: str) -
 def competition(tmp_path_factory: pytest.TempPathFactory) -> Competition:
     """Play the competition once for the module."""
     if not GITLAB_CI_LOCAL.exists():
-        subprocess.run(["make", "-C", str(ROOT), str(GITLAB_CI_LOCAL.relative_to(ROOT))], check=True)
+        assert run_make(ROOT, str(GITLAB_CI_LOCAL.relative_to(ROOT))).returncode == 0
+    # the check stage runs the submission under the image's pins
+    assert run_make(ROOT, "venv-image", timeout=900).returncode == 0
     base = tmp_path_factory.mktemp("competition")
     data = write_challenge(base / "data")
     config = data / "competition.yaml"
@@ -105,8 +106,7 @@ def competition(tmp_path_factory: pytest.TempPathFactory) -> Competition:
         "SCORES_DIR": str(base / "scores"),
         "RUNS_DIR": str(base / "runs"),
         "CHALLENGE_STORE": str(store),
-        "PIPELINE_TEST_ARGS": "tests/test_units.py",
-        NESTED: "1",
+        "DESCRIPTOR_DIM": "128",
     }
     team_a, team_b = _team(base, "team-a"), _team(base, "team-b")
 

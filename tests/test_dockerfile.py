@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from checkout import copy_checkout, run_make
 from face_tracks import write_test_folder
 from podman_image import HASH_LABEL, NUMPY_PIN, content_hash, engine_command, ensure_image, image_label
 
 from contracts.names import DESCRIPTORS_FILE, OUTPUT_DIR, PUBLIC, RUN_REPORT_FILE, SCORE_FILE, TRACK_ID_KEY
 from contracts.status import Status
+from contracts.submitted import submitted_files
 from submission.engines.container import docker_engine_reachable
 from submission.settings import host_has_gpu
 from tests.challenge_data import write_challenge
@@ -75,13 +77,7 @@ def _make_settings(engine: str) -> tuple[str, ...]:
 def image(engine: str) -> str:
     """Build the image in `engine` on the local base with `make build` unless an up-to-date one exists."""
     settings = _make_settings(engine)
-    wanted = subprocess.run(
-        ["make", "-s", "--no-print-directory", "_context-hash", *settings],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    wanted = run_make(ROOT, "_context-hash", *settings).stdout.strip()
     if image_label(IMAGE, "mcs.context-hash", engine) != wanted:
         done = subprocess.run(["make", "build", *settings], cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -103,13 +99,7 @@ def test_base_defaults_to_local_without_the_cuda_image(engine: str) -> None:
     assert cuda, "the Dockerfile names no default BASE_IMAGE"
     if image_label(cuda.group(1), "any", engine) is not None:
         pytest.skip(f"{engine} holds the CUDA base image, so BASE defaults to cuda here")
-    done = subprocess.run(
-        ["make", "-s", "--no-print-directory", "_context-hash", f"CONTAINER={engine}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = run_make(ROOT, "_context-hash", f"CONTAINER={engine}")
     assert done.stdout.strip().endswith("-local")
 
 
@@ -133,6 +123,35 @@ def test_image_holds_the_pins_and_runs_as_nobody(engine: str, image: str) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1.16.3", "1.24.4", "65534"]
+
+
+@pytest.mark.slow
+def test_image_holds_exactly_the_submitted_files(engine: str, image: str) -> None:
+    """/submission holds contracts/submitted_files.txt's list, as bwrap's staging and make pack do."""
+    done = _run(engine, image, "find", "/submission", "-type", "f")
+    assert done.returncode == 0, done.stderr
+    held = sorted(line.removeprefix("/submission/") for line in done.stdout.split())
+    assert held == [path.as_posix() for path in submitted_files(ROOT)]
+
+
+@pytest.mark.slow
+def test_a_helper_module_is_in_the_image(engine: str, image: str, tmp_path: Path) -> None:
+    """A team's mylib.py reaches /submission, where `import mylib` finds it (solution.py's folder)."""
+    settings = _make_settings(engine)
+    assert run_make(ROOT, "wheels", *settings).returncode == 0
+    team = tmp_path / "team"
+    copy_checkout(team)
+    (team / "mylib.py").write_text("GREETING = 'mylib in the image'\n")
+    (team / "wheels").symlink_to(ROOT / "wheels")
+    tag = f"{image}-team"
+    try:
+        done = run_make(team, "build", *settings[:-1], f"IMAGE={tag}")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        ran = _run(engine, tag, "python", "-c", "import mylib; print(mylib.GREETING)")
+    finally:
+        subprocess.run([*engine_command(engine), "rmi", "--force", tag], capture_output=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "mylib in the image"
 
 
 @pytest.mark.slow

@@ -1,33 +1,36 @@
-"""The merge-request pipeline (.gitlab-ci.yml) run for real by gitlab-ci-local on a copy of this checkout.
+"""The merge-request pipeline (.gitlab-ci.yml) run for real by gitlab-ci-local on copies of this checkout.
 
-Shell executor, bwrap engine, CPU, a small dataset outside the checkout. The nested
-pipeline's test stage runs one quick test file, and MCS_NESTED_PIPELINE makes this module
-skip itself there, so the suite never runs the pipeline that runs the suite.
+Shell executor, bwrap engine, CPU, a small dataset outside the checkout. The team's branch
+has its own aggregator (the graph builder's trimmed mean, recorded by check_models): the
+check stage passes it and the pipeline scores it. A second branch, with Python 3.10 syntax
+in solution.py, stops at the check stage with the sentence that names the fix.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 import pytest
+from checkout import commit, copy_checkout, run_make
 
 from contracts.names import PRIVATE, PUBLIC, SCORE_FILE
+from models.check_models import check_models
+from models.examples.trimmed_mean_graph import build_trimmed_mean
 from tests.challenge_data import write_challenge
 
 ROOT = Path(__file__).resolve().parent.parent
 GITLAB_CI_LOCAL = ROOT / "build" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
-MR_JOBS = {"tests", "admit", "infer", "score:public", "score:private", "mr-note"}
-NESTED = "MCS_NESTED_PIPELINE"
+IMAGE_PYTHON = ROOT / ".venv-image" / "bin" / "python"
+MR_JOBS = {"check", "admit", "infer", "score:public", "score:private", "mr-note"}
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.bwrap,
-    pytest.mark.skipif(os.environ.get(NESTED) == "1", reason="inside the pipeline this test runs"),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap"),
 ]
 
@@ -55,49 +58,14 @@ class Pipeline:
         return texts
 
 
-def _copy_checkout(destination: Path) -> None:
-    """Copy the tracked and untracked, not ignored files (what a push would carry) into a fresh git repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, listed):
-        source = ROOT / os.fsdecode(name)
-        if source.is_file():
-            target = destination / os.fsdecode(name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    # The test stage runs `make test` in the checkout: lend it the project's environment.
-    (destination / ".venv").symlink_to(ROOT / ".venv")
-    git = ["git", "-c", "user.name=pipeline-test", "-c", "user.email=pipeline-test@example.org"]
-    subprocess.run([*git, "init", "--quiet", "--initial-branch", "feature"], cwd=destination, check=True)
-    subprocess.run([*git, "add", "--all"], cwd=destination, check=True)
-    subprocess.run([*git, "commit", "--quiet", "--message", "submission"], cwd=destination, check=True)
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    """Run the merge-request pipeline once for the whole module."""
+def _run_pipeline(checkout: Path, data: Path, base: Path) -> subprocess.CompletedProcess[str]:
+    """Run the merge-request pipeline on `checkout` with the organizers' tools of this checkout."""
     if not GITLAB_CI_LOCAL.exists():
-        subprocess.run(["make", "-C", str(ROOT), str(GITLAB_CI_LOCAL.relative_to(ROOT))], check=True)
-    base = tmp_path_factory.mktemp("pipeline")
-    data = write_challenge(base / "data")
-    checkout = base / "team-a"
-    _copy_checkout(checkout)
-    # A hostile branch commits `run` as a link to another team's folder, where runs once went.
-    other_team = base / "team-b-run"
-    (other_team / "output").mkdir(parents=True)
-    (other_team / "output" / "descriptors.npz").write_bytes(b"team b's output")
-    (checkout / "run").symlink_to(other_team)
-    git = ["git", "-c", "user.name=pipeline-test", "-c", "user.email=pipeline-test@example.org"]
-    subprocess.run([*git, "add", "run"], cwd=checkout, check=True)
-    subprocess.run([*git, "commit", "--quiet", "--message", "run -> team b"], cwd=checkout, check=True)
+        assert run_make(ROOT, str(GITLAB_CI_LOCAL.relative_to(ROOT))).returncode == 0
+    assert run_make(ROOT, "venv-image", timeout=900).returncode == 0
     subprocess.run(
         ["git", "remote", "add", "origin", "https://gitlab.example.org/team-a/solution.git"], cwd=checkout, check=True
     )
-    scores = base / "scores"
     variables = {
         "CI_PIPELINE_SOURCE": "merge_request_event",
         "SUBMISSION_ENGINE": "bwrap",
@@ -105,17 +73,35 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
         "CHALLENGE_TEST": str(data / "test"),
         "CHALLENGE_GT": str(data / "gt"),
         "CHALLENGE_CONFIG": str(data / "competition.yaml"),
-        "SCORES_DIR": str(scores),
+        "SCORES_DIR": str(base / "scores"),
         "CHALLENGE_STORE": str(base / "store.sqlite"),
         "RUNS_DIR": str(base / "runs"),
-        "PIPELINE_TEST_ARGS": "tests/test_leaderboard.py",
-        NESTED: "1",
+        "DESCRIPTOR_DIM": "128",
     }
     argv = [str(GITLAB_CI_LOCAL), "--concurrency", "1", "--no-color", "--ignore-predefined-vars", "CI_PIPELINE_SOURCE"]
     for key, value in variables.items():
         argv += ["--variable", f"{key}={value}"]
-    done = subprocess.run(argv, cwd=checkout, capture_output=True, text=True, timeout=900)
-    return Pipeline(done.returncode, done.stdout + done.stderr, checkout, scores, other_team)
+    return subprocess.run(argv, cwd=checkout, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """Run the merge-request pipeline once for the whole module, on a branch with its own aggregator."""
+    base = tmp_path_factory.mktemp("pipeline")
+    data = write_challenge(base / "data")
+    checkout = base / "team-a"
+    copy_checkout(checkout)
+    onnx.save(build_trimmed_mean(), str(checkout / "models" / "aggregator.onnx"))
+    assert check_models(checkout / "models", IMAGE_PYTHON).manifest_written
+    commit(checkout, "my own aggregator: drop the frames farthest from the mean")
+    # A hostile branch commits `run` as a link to another team's folder, where runs once went.
+    other_team = base / "team-b-run"
+    (other_team / "output").mkdir(parents=True)
+    (other_team / "output" / "descriptors.npz").write_bytes(b"team b's output")
+    (checkout / "run").symlink_to(other_team)
+    commit(checkout, "run -> team b")
+    done = _run_pipeline(checkout, data, base)
+    return Pipeline(done.returncode, done.stdout + done.stderr, checkout, base / "scores", other_team)
 
 
 def _stored_score(pipeline: Pipeline) -> dict:
@@ -174,9 +160,36 @@ def test_private_score_is_kept_on_the_runner_host_only(pipeline: Pipeline) -> No
         assert f'"{PRIVATE}"' not in text, f"{path} holds a private section"
 
 
+def test_the_own_aggregator_is_scored_not_the_mean(pipeline: Pipeline) -> None:
+    check_log = (pipeline.state / "output" / "check.log").read_text(encoding="utf-8")
+    assert "the submission passes the check" in check_log
+    manifest = json.loads((pipeline.checkout / "models" / "manifest.json").read_text())
+    assert manifest["aggregator.onnx"]["command"].startswith("make check-models")
+    assert _stored_score(pipeline)["primary"]["tpr"] >= 0
+
+
+def test_a_branch_that_breaks_the_contract_stops_at_the_check(tmp_path: Path) -> None:
+    data = write_challenge(tmp_path / "data")
+    checkout = tmp_path / "team-c"
+    copy_checkout(checkout)
+    solution = checkout / "solution.py"
+    solution.write_text(
+        solution.read_text() + "\n\ndef kind(x):\n    match x:\n        case _:\n            return 1\n"
+    )
+    commit(checkout, "python 3.10 only")
+    done = _run_pipeline(checkout, data, tmp_path)
+    console = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert any(line.split() == ["FAIL", "check"] for line in console.splitlines()), console[-3000:]
+    log = (checkout / ".gitlab-ci-local" / "output" / "check.log").read_text(encoding="utf-8")
+    assert "solution.py needs a Python newer than 3.8 (line " in log
+    assert "pattern matching needs Python 3.10); the image runs Python 3.8: rewrite those lines" in log
+    assert not (checkout / ".gitlab-ci-local" / "output" / "infer.log").exists()
+
+
 def test_ci_local_needs_an_origin_remote(tmp_path: Path) -> None:
     checkout = tmp_path / "no-remote"
-    _copy_checkout(checkout)
-    done = subprocess.run(["make", "ci-local"], cwd=checkout, capture_output=True, text=True)
+    copy_checkout(checkout)
+    done = run_make(checkout, "ci-local")
     assert done.returncode == 2
     assert "gitlab-ci-local needs a git remote named origin" in done.stderr

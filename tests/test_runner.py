@@ -429,7 +429,8 @@ def test_a_submission_folder_without_its_files_is_an_engine_error_naming_the_fix
     report = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
     assert done.returncode == 3
     assert report["message"] == (
-        f"{tmp_path / 'empty'} holds none of the submission's files (solution.py, models/*.onnx); "
+        f"{tmp_path / 'empty'} holds none of the submission's files "
+        "(solution.py, *.py, models/*.onnx, models/manifest.json, models/NOTICE); "
         "point --submission at the folder with solution.py"
     )
 

@@ -30,7 +30,7 @@ class Encoder:
     def __init__(self, path: Path = ENCODER_PATH) -> None:
         """Open the model at `path`; raise EncoderError when it is missing or cannot be loaded."""
         if not path.is_file():
-            raise EncoderError(f"the encoder {path} must exist; restore models/ or run `make models`")
+            raise EncoderError(f"the encoder {path} must exist; restore it with `git checkout -- models/encoder.onnx`")
         options = ort.SessionOptions()
         options.intra_op_num_threads = THREADS
         options.inter_op_num_threads = 1

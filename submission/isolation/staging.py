@@ -3,44 +3,21 @@
 The folder given as --submission is often more than the submission: the project root
 (the default) holds older runs in out/, datasets in data/ and private scores in build/;
 a CI checkout holds whatever the branch committed. The sandbox sees only what the
-submission image would hold at /submission (the Dockerfile's COPY lines and `make
-pack`): RUNTIME_FILES. Links are never copied, so none can point the sandbox elsewhere.
+submission image holds at /submission and `make pack` archives: RUNTIME_FILES, from
+contracts/submitted_files.txt. Links are never copied, so none can point the sandbox elsewhere.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 from pathlib import Path
 
 from contracts.errors import RunnerError
+from contracts.submitted import submitted_files, submitted_patterns
 
-#: What /submission holds, as glob patterns relative to the submission folder; the
-#: Dockerfile copies the same (tests/test_security.py holds the two together).
-RUNTIME_FILES = ("solution.py", "models/*.onnx")
-
-
-def runtime_files(submission_dir: Path) -> list[Path]:
-    """Return the regular files of `submission_dir` that RUNTIME_FILES name, relative and sorted.
-
-    Links and anything but regular files are left out.
-    """
-    found: set[Path] = set()
-    for pattern in RUNTIME_FILES:
-        for path in submission_dir.glob(pattern):
-            if stat.S_ISREG(os.lstat(path).st_mode) and not _passes_through_link(path, submission_dir):
-                found.add(path.relative_to(submission_dir))
-    return sorted(found)
-
-
-def _passes_through_link(path: Path, root: Path) -> bool:
-    current = root
-    for part in path.relative_to(root).parts[:-1]:
-        current = current / part
-        if current.is_symlink():
-            return True
-    return False
+#: What /submission holds, as glob patterns relative to the submission folder: the one
+#: declaration of what is submitted, which the image's build context and `make pack` read too.
+RUNTIME_FILES = submitted_patterns()
 
 
 def stage_submission(submission_dir: Path, destination: Path) -> list[Path]:
@@ -49,7 +26,7 @@ def stage_submission(submission_dir: Path, destination: Path) -> list[Path]:
     The copies are world-readable (the sandbox user is not their owner) and folders are
     0755. Raises RunnerError when the folder holds none of the run-time files.
     """
-    files = runtime_files(submission_dir)
+    files = submitted_files(submission_dir, RUNTIME_FILES)
     if not files:
         raise RunnerError(
             f"{submission_dir} holds none of the submission's files ({', '.join(RUNTIME_FILES)}); "
