@@ -217,7 +217,7 @@ def check(submission_dir: Path, dimension: int | None) -> None:
         result = check_submission(submission_dir.resolve(), dimension, step=lambda line: click.echo(line, err=True))
     except RunnerError as exc:
         click.secho(f"the check could not run (the organizers' side): {exc}", fg="red", err=True)
-        sys.exit(EXIT_ENGINE)
+        sys.exit(EXIT_ORGANIZER)
     if result.problems:
         click.secho(f"\n{len(result.problems)} problem(s) to fix before the submission is run:", fg="red", err=True)
         for problem in result.problems:
