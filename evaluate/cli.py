@@ -3,7 +3,6 @@
 import click
 
 from evaluate.cli_data import check_data, make_data
-from evaluate.cli_leaderboard import leaderboard
 from evaluate.cli_mcs2019 import import_mcs2019_command, make_mcs2019_replica
 from evaluate.cli_score import score
 from evaluate.cli_validate import validate_command
@@ -16,7 +15,6 @@ def main() -> None:
 
 main.add_command(score)
 main.add_command(validate_command)
-main.add_command(leaderboard)
 main.add_command(make_data)
 main.add_command(check_data)
 main.add_command(import_mcs2019_command)
