@@ -88,4 +88,4 @@ def test_a_control_character_flood_costs_the_runner_little_cpu(tmp_path: Path) -
     spent = time.process_time() - before
     assert spent < FLOOD_CPU_BOUND_S, f"logging a {FLOOD_BYTES >> 20} MiB flood cost the runner {spent:.1f}s of CPU"
     assert (tmp_path / "log.txt").stat().st_size <= 10 * 1024**2 + 200
-    assert "\\x1b[2K\\r\\x07" in (tmp_path / "log.txt").read_text(encoding="utf-8")[-20000:]
+    assert "\\x1b[2K\\x0d\\x07" in (tmp_path / "log.txt").read_text(encoding="utf-8")[-20000:]
