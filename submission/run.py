@@ -13,7 +13,14 @@ from pathlib import Path
 
 from contracts.descriptors import not_a_regular_file, read_descriptors
 from contracts.errors import InvalidOutputError, RunnerError
-from contracts.names import DESCRIPTORS_FILE, LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE, TRACKS_FILE
+from contracts.names import (
+    DESCRIPTORS_FILE,
+    LOG_FILE,
+    PARTICIPANT_LOG_FILE,
+    PROGRESS_FILE,
+    SOLUTION_REPORT_FILE,
+    TRACKS_FILE,
+)
 from contracts.status import Status
 from contracts.tracks import read_track_ids
 from contracts.units import format_size
@@ -24,6 +31,7 @@ from submission.isolation.output_volume import LINK, NOT_REGULAR, OutputUsage, O
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import stage_submission
 from submission.reporting.logs import CappedLog
+from submission.reporting.participant_view import bounded_message, participant_view
 from submission.reporting.progress import progress_line, read_untrusted_json, untrusted_string
 from submission.reporting.run_report import RunReport, write_report
 from submission.rundir import RunFiles
@@ -91,6 +99,9 @@ def run_submission(
         finally:
             log.close()
             report.log_truncated = log.truncated
+            view = participant_view(files.read(LOG_FILE), settings.participant_log_bytes)
+            files.write_atomically(PARTICIPANT_LOG_FILE, view)
+            report.message = bounded_message(report.message)
             write_report(files, report)
     return report
 

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.competition import Competition, competition_beside, load_competition
+from contracts.competition import DEVBATTLE, Competition, competition_beside, load_competition
 from contracts.names import OUTPUT_DIR, TRACKS_FILE
 from contracts.tracks import read_track_ids
 from submission.reporting.logs import DEFAULT_LOG_LIMIT
@@ -43,6 +43,8 @@ class RunSettings:
     #: False when COMMAND was not given: containers then run the image's own command.
     command_given: bool = False
     grace_s: float = GRACE_S
+    #: The most bytes of RUN_DIR/log.participant.txt, the log's view a participant reads.
+    participant_log_bytes: int = DEVBATTLE.participant_log_bytes
 
     @property
     def output_dir(self) -> Path:
@@ -101,6 +103,7 @@ def resolve_settings(
         dim=dim,
         command_given=bool(command),
         grace_s=grace_s,
+        participant_log_bytes=competition.participant_log_bytes,
     )
     _check(settings)
     return settings
