@@ -15,6 +15,8 @@ from submission.reporting.logs import DEFAULT_LOG_LIMIT
 
 DEFAULT_COMMAND = ("python", "solution.py")
 ENGINES = ("auto", "docker", "podman", "bwrap", "local")
+#: The engines the organizers' pipeline may use (run --pipeline): never local, which isolates nothing.
+PIPELINE_ENGINES = ("docker", "podman", "bwrap")
 # Seconds between SIGTERM and SIGKILL at the time limit.
 GRACE_S = 5.0
 
