@@ -181,17 +181,14 @@ CI_LOCAL_TEST_ARGS ?= -m "not slow"
 $(GITLAB_CI_LOCAL):
 	npm install --prefix build/node --no-audit --no-fund --silent gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
 
-## Run the merge-request pipeline here with gitlab-ci-local: shell executor, bwrap, CPU, DATA
+## Run the merge-request pipeline here with gitlab-ci-local: shell executor, bwrap, CPU, DATA (settings in build/ci-local)
 ci-local: $(STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
 	$(if $(shell git remote get-url origin 2>/dev/null),,$(error gitlab-ci-local needs a git remote named origin \
 		(any URL): git remote add origin https://gitlab.example.org/team/solution.git))
-	$(GITLAB_CI_LOCAL) --concurrency 1 --ignore-predefined-vars CI_PIPELINE_SOURCE \
-		--variable CI_PIPELINE_SOURCE=merge_request_event \
-		--variable SUBMISSION_ENGINE=bwrap --variable ORGANIZER_TOOLS=$(CURDIR) \
-		--variable CHALLENGE_TEST=$(abspath $(DATA))/test --variable CHALLENGE_GT=$(abspath $(DATA))/gt \
-		--variable CHALLENGE_CONFIG=$(abspath $(DATA))/competition.yaml \
-		--variable SCORES_DIR=$(abspath build/ci-local/scores) --variable RUNS_DIR=$(abspath build/ci-local/runs) \
-		--variable 'PIPELINE_TEST_ARGS=$(CI_LOCAL_TEST_ARGS)'
+	$(PY) -m ci local-pipeline --out build/ci-local --tools $(CURDIR) --data $(DATA) --engine bwrap \
+		--runs $(abspath build/ci-local/runs) --scores $(abspath build/ci-local/scores)
+	$(GITLAB_CI_LOCAL) --file build/ci-local/gitlab-ci.yml --concurrency 1 --ignore-predefined-vars CI_PIPELINE_SOURCE \
+		--variable CI_PIPELINE_SOURCE=merge_request_event --variable 'PIPELINE_TEST_ARGS=$(CI_LOCAL_TEST_ARGS)'
 
 #################################################################################
 # Challenge data                                                                #
