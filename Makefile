@@ -120,10 +120,14 @@ WHEELHOUSE := wheels/cp$(subst .,,$(WHEEL_PYTHON))
 IMAGE_PIP ?= 25.0.1
 # What the Dockerfile copies. The build context is a folder of hard links to these and to the
 # wheelhouse of this BASE only: the checkout with both wheelhouses would send 427 MB.
-CONTEXT_FILES := images/entrypoint.sh requirements/image.txt solution.py $(sort $(wildcard models/*.onnx))
+# SOURCE: the folder holding the Dockerfile and those files. The pipeline's build job runs the
+# organizers' Makefile with SOURCE=the participant's checkout: the branch's Makefile never runs.
+SOURCE ?= .
+CONTEXT_FILES := images/entrypoint.sh requirements/image.txt solution.py \
+	$(sort $(patsubst $(SOURCE)/%,%,$(wildcard $(SOURCE)/models/*.onnx)))
 CONTEXT_DIR := build/context-$(BASE)
 # what the image is made of, in a label, so a test can tell whether the image is up to date
-CONTEXT_HASH = $(shell cat Dockerfile $(CONTEXT_FILES) | sha256sum | cut -c1-16)-$(BASE)
+CONTEXT_HASH = $(shell cd $(SOURCE) && cat Dockerfile $(CONTEXT_FILES) | sha256sum | cut -c1-16)-$(BASE)
 
 $(WHEELHOUSE)/.complete: requirements/image.txt | $(STAMP)
 	rm -rf $(WHEELHOUSE)
@@ -142,18 +146,20 @@ ifeq ($(BASE),local)
 	images/make-base-image.sh $(BASE_IMAGE) $(CONTAINER)
 endif
 
-# rebuilt at every build: linking is instant, and a stale link could outlive an edited file
+# rebuilt at every build: linking is instant, and a stale link could outlive an edited file; SOURCE's
+# files are copied (it may be another filesystem), a link among them as a link, never followed
 _context: wheels
 	rm -rf $(CONTEXT_DIR)
 	mkdir -p $(CONTEXT_DIR)
-	cp --link --parents $(CONTEXT_FILES) $(WHEELHOUSE)/*.whl $(CONTEXT_DIR)
+	cp --link --parents $(WHEELHOUSE)/*.whl $(CONTEXT_DIR)
+	cd $(SOURCE) && cp --no-dereference --parents $(CONTEXT_FILES) $(abspath $(CONTEXT_DIR))
 
 ## Build IMAGE with CONTAINER (docker or podman); context: what the Dockerfile copies, one wheelhouse (225 MB)
 build: _context _base
 	$(CONTAINER_CMD) build $(if $(filter local,$(BASE)),--network none) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg PYTHON=$(BASE_PYTHON) \
 		--build-arg WHEELHOUSE=$(WHEELHOUSE) --label mcs.context-hash=$(CONTEXT_HASH) --tag $(IMAGE) \
-		--file Dockerfile $(CONTEXT_DIR)
+		--file $(SOURCE)/Dockerfile $(CONTEXT_DIR)
 
 ## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any; RUN_ARGS) into RUN_DIR
 run: $(STAMP) $(DATASET)
@@ -260,5 +266,6 @@ help:
 	@echo "  DATA=$(DATA)  RUN_DIR=$(RUN_DIR)  ENGINE=$(ENGINE)  PRESET=$(PRESET)  SEED=$(SEED)  VENV=$(VENV)"
 	@echo "  FROM=$(FROM)  (make import-mcs2019: the folder of MCS2019's original files)  FORCE=$(FORCE)"
 	@echo "  IMAGE=$(IMAGE)  CONTAINER=$(CONTAINER)  BASE=$(BASE)  WHEEL_PYTHON=$(WHEEL_PYTHON)  PACK=$(PACK)"
+	@echo "  SOURCE=$(SOURCE)  (make build: the folder of the Dockerfile and what it copies)"
 	@echo "  RUN_ARGS=$(RUN_ARGS)  (make run: more options of python -m submission run, e.g. \"--cpus 2 --memory 8g\")"
 	@echo "  BASE is local (the Debian base made here) unless $(CONTAINER) holds $(CUDA_BASE_IMAGE)"
