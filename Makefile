@@ -139,16 +139,20 @@ endif
 WHEELHOUSE := wheels/cp$(subst .,,$(WHEEL_PYTHON))
 # the last pip for Python 3.8; bionic's own pip 9 cannot install manylinux2014 wheels
 IMAGE_PIP ?= 25.0.1
+# SOURCE: the folder holding the Dockerfile and the submitted files. The pipeline's build job runs
+# the organizers' Makefile with SOURCE=the participant's checkout: the branch's Makefile never runs.
+SOURCE ?= .
 # What is submitted: the one declaration, contracts/submitted_files.txt (bwrap's staging reads
 # it too), listed by the system's Python so the three use one matcher.
-SUBMITTED_FILES := $(shell $(PYTHON) -m contracts.submitted)
+SUBMITTED_FILES := $(shell $(PYTHON) -m contracts.submitted $(SOURCE))
 # What the Dockerfile copies. The build context is a folder of hard links to these (the
 # submitted files under submitted/) and to the wheelhouse of this BASE only: the checkout with
 # both wheelhouses would send 427 MB.
 CONTEXT_FILES := images/entrypoint.sh requirements/image.txt
 CONTEXT_DIR := build/context-$(BASE)
 # what the image is made of, in a label, so a test can tell whether the image is up to date
-CONTEXT_HASH = $(shell cat Dockerfile $(CONTEXT_FILES) $(SUBMITTED_FILES) | sha256sum | cut -c1-16)-$(BASE)
+CONTEXT_HASH = $(shell cat $(SOURCE)/Dockerfile $(CONTEXT_FILES) $(addprefix $(SOURCE)/,$(SUBMITTED_FILES)) \
+	| sha256sum | cut -c1-16)-$(BASE)
 
 $(WHEELHOUSE)/.complete: requirements/image.txt | $(STAMP)
 	rm -rf $(WHEELHOUSE)
@@ -167,20 +171,21 @@ ifeq ($(BASE),local)
 	images/make-base-image.sh $(BASE_IMAGE) $(CONTAINER)
 endif
 
-# rebuilt at every build: linking is instant, and a stale link could outlive an edited file
+# rebuilt at every build: linking is instant, and a stale link could outlive an edited file; SOURCE's
+# files are copied (it may be another filesystem), a link among them as a link, never followed
 _context: wheels
 	rm -rf $(CONTEXT_DIR)
 	mkdir -p $(CONTEXT_DIR)
 	cp --link --parents $(CONTEXT_FILES) $(WHEELHOUSE)/*.whl $(CONTEXT_DIR)
 	mkdir -p $(CONTEXT_DIR)/submitted
-	cp --link --parents $(SUBMITTED_FILES) $(CONTEXT_DIR)/submitted
+	cd $(SOURCE) && cp --no-dereference --parents $(SUBMITTED_FILES) $(abspath $(CONTEXT_DIR))/submitted
 
 ## Build IMAGE with CONTAINER (docker or podman); context: what the Dockerfile copies, one wheelhouse (225 MB)
 build: _context _base
 	$(CONTAINER_CMD) build $(if $(filter local,$(BASE)),--network none) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg PYTHON=$(BASE_PYTHON) \
 		--build-arg WHEELHOUSE=$(WHEELHOUSE) --label mcs.context-hash=$(CONTEXT_HASH) --tag $(IMAGE) \
-		--file Dockerfile $(CONTEXT_DIR)
+		--file $(SOURCE)/Dockerfile $(CONTEXT_DIR)
 
 ## Run IMAGE on DATA/test through the runner (DevBattle flags, no network, the GPU if any; RUN_ARGS) into RUN_DIR
 run: $(STAMP) $(DATASET)
@@ -206,19 +211,15 @@ GITLAB_CI_LOCAL := build/node/node_modules/.bin/gitlab-ci-local
 $(GITLAB_CI_LOCAL):
 	npm install --prefix build/node --no-audit --no-fund --silent gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
 
-## Run the merge-request pipeline here with gitlab-ci-local: shell executor, bwrap, CPU, DATA
+## Run the merge-request pipeline here with gitlab-ci-local: shell executor, bwrap, CPU, DATA (settings in build/ci-local)
 ci-local: $(STAMP) $(IMAGE_STAMP) $(GITLAB_CI_LOCAL) $(DATASET)
 	$(if $(shell git remote get-url origin 2>/dev/null),,$(error gitlab-ci-local needs a git remote named origin \
 		(any URL): git remote add origin https://gitlab.example.org/team/solution.git))
-	mkdir -p build/ci-local
-	$(GITLAB_CI_LOCAL) --concurrency 1 --ignore-predefined-vars CI_PIPELINE_SOURCE \
-		--variable CI_PIPELINE_SOURCE=merge_request_event \
-		--variable SUBMISSION_ENGINE=bwrap --variable ORGANIZER_TOOLS=$(CURDIR) \
-		--variable CHALLENGE_TEST=$(abspath $(DATA))/test --variable CHALLENGE_GT=$(abspath $(DATA))/gt \
-		--variable CHALLENGE_CONFIG=$(abspath $(DATA))/competition.yaml \
-		--variable SCORES_DIR=$(abspath build/ci-local/scores) --variable RUNS_DIR=$(abspath build/ci-local/runs) \
-		--variable CHALLENGE_STORE=$(abspath build/ci-local/store.sqlite) \
-		--variable DESCRIPTOR_DIM=$(REFERENCE_DIM)
+	$(PY) -m pipeline local-pipeline --out build/ci-local --tools $(CURDIR) --data $(DATA) --engine bwrap \
+		--runs $(abspath build/ci-local/runs) --scores $(abspath build/ci-local/scores) \
+		--store $(abspath build/ci-local/store.sqlite) --dimension $(REFERENCE_DIM)
+	$(GITLAB_CI_LOCAL) --file build/ci-local/gitlab-ci.yml --concurrency 1 --ignore-predefined-vars CI_PIPELINE_SOURCE \
+		--variable CI_PIPELINE_SOURCE=merge_request_event
 
 #################################################################################
 # Challenge data                                                                #
@@ -311,5 +312,6 @@ help:
 	@echo "  DATA=$(DATA)  RUN_DIR=$(RUN_DIR)  ENGINE=$(ENGINE)  PRESET=$(PRESET)  SEED=$(SEED)  VENV=$(VENV)"
 	@echo "  FROM=$(FROM)  (make import-mcs2019: the folder of MCS2019's original files)  FORCE=$(FORCE)"
 	@echo "  IMAGE=$(IMAGE)  CONTAINER=$(CONTAINER)  BASE=$(BASE)  WHEEL_PYTHON=$(WHEEL_PYTHON)  PACK=$(PACK)"
+	@echo "  SOURCE=$(SOURCE)  (make build: the folder of the Dockerfile and what it copies)"
 	@echo "  RUN_ARGS=$(RUN_ARGS)  (make run: more options of python -m submission run, e.g. \"--cpus 2 --memory 8g\")"
 	@echo "  BASE is local (the Debian base made here) unless $(CONTAINER) holds $(CUDA_BASE_IMAGE)"

@@ -112,13 +112,17 @@ class Competition:
     metric: Metric = field(default_factory=Metric)
     phases: Phases = field(default_factory=Phases)
     submissions: Submissions = field(default_factory=Submissions)
+    #: The most a participant reads of a run's log (its first and last lines); the organizers keep it whole.
+    participant_log_bytes: int = 16 * 1024
 
 
 DEVBATTLE = Competition()
 
-_TOP = {"name", "time_limit_s", "hardware", "metric", "phases", "submissions"}
+_TOP = {"name", "time_limit_s", "hardware", "metric", "phases", "submissions", "participant_log_bytes"}
 _PHASES = {"start", "end"}
 _SUBMISSIONS = {"per_day", "final"}
+#: The participant's view of a log must show a line of each end; above 1 MiB it would carry out a test set.
+PARTICIPANT_LOG_RANGE = (1024, 1024**2)
 _HARDWARE = {"cpus", "memory", "gpus", "pids_limit", "shm_size", "output_limit"}
 _METRIC = {"similarity", "fpr", "primary_fpr", "primary_subset", "negatives"}
 
@@ -162,6 +166,7 @@ def write_competition(path: str | Path, competition: Competition, header: str) -
     document = {
         "name": competition.name,
         "time_limit_s": competition.time_limit_s,
+        "participant_log_bytes": competition.participant_log_bytes,
         "hardware": {
             "cpus": hardware.cpus,
             "memory": hardware.memory_bytes,
@@ -240,6 +245,7 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> Competition:
         metric=metric,
         phases=_phases(phases_raw, problems),
         submissions=_submissions(submissions_raw, problems),
+        participant_log_bytes=_participant_log(raw, problems),
     )
 
 
@@ -288,6 +294,23 @@ def _submissions(raw: dict[str, Any], problems: list[str]) -> Submissions:
         problems.append(f'invalid submissions.final "{final}": must be a whole number of at least 1')
         final = base.final
     return Submissions(per_day=per_day, final=final)
+
+
+def _participant_log(raw: dict[str, Any], problems: list[str]) -> int:
+    value = raw.get("participant_log_bytes", DEVBATTLE.participant_log_bytes)
+    low, high = PARTICIPANT_LOG_RANGE
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        problems.append(f'invalid participant_log_bytes "{value}": {exc}')
+        return DEVBATTLE.participant_log_bytes
+    if not low <= size <= high:
+        problems.append(
+            f'invalid participant_log_bytes "{value}": must be between {low} and {high} bytes (1k to 1m); '
+            "it bounds what a run tells the participant, the test images included"
+        )
+        return DEVBATTLE.participant_log_bytes
+    return size
 
 
 def _section(raw: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any]:

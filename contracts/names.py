@@ -39,6 +39,8 @@ SOLUTION_REPORT_FILE: Final = "solution.json"
 PROGRESS_FILE: Final = "progress.json"
 RUN_REPORT_FILE: Final = "run.json"
 LOG_FILE: Final = "log.txt"
+#: The bounded view of log.txt a participant may read (the full log stays with the organizers).
+PARTICIPANT_LOG_FILE: Final = "log.participant.txt"
 SCORE_FILE: Final = "score.json"
 METRICS_FILE: Final = "metrics.txt"
 ROC_FILE: Final = "roc.png"

@@ -8,6 +8,7 @@ import click
 
 from contracts.exits import OrganizerFault
 from pipeline.mr_note import NotePostError, notes_url, post_note
+from pipeline.organizer_settings import SETTINGS_FILE, write_local_pipeline
 from pipeline.public_score import NotPublicOnlyError, PublicScore, dotenv_text, junit_text, load_public_score, note_body
 
 
@@ -71,3 +72,50 @@ def mr_note(
         raise OrganizerFault(str(exc)) from None
     click.echo(f"posted note {note_id} on merge request !{merge_request}:\n")
     click.echo(body, nl=False)
+
+
+@main.command("local-pipeline")
+@click.option("--ci-file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=".gitlab-ci.yml")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--tools", required=True, help="ORGANIZER_TOOLS: the organizers' checkout with its .venv.")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--engine", default="bwrap", show_default=True, help="SUBMISSION_ENGINE.")
+@click.option("--runs", required=True, help="RUNS_DIR.")
+@click.option("--scores", required=True, help="SCORES_DIR.")
+@click.option("--store", required=True, help="CHALLENGE_STORE: an SQLite file or a postgresql:// URL.")
+@click.option("--dimension", required=True, help="DESCRIPTOR_DIM: the references' dimension, for the check stage.")
+@click.option("--keep", default="20", show_default=True, help="RUNS_KEEP: finished runs kept per team.")
+def local_pipeline(
+    ci_file: Path,
+    out_dir: Path,
+    tools: str,
+    data_dir: Path,
+    engine: str,
+    runs: str,
+    scores: str,
+    store: str,
+    dimension: str,
+    keep: str,
+) -> None:
+    """Write OUT/pipeline.env and OUT/gitlab-ci.yml, a copy of CI_FILE reading it, for gitlab-ci-local.
+
+    On GitLab the jobs read the runner host's fixed settings file instead; see pipeline/organizer_settings.py.
+    """
+    data = data_dir.resolve()
+    values = {
+        "ORGANIZER_TOOLS": tools,
+        "SUBMISSION_ENGINE": engine,
+        "CHALLENGE_TEST": str(data / "test"),
+        "CHALLENGE_CONFIG": str(data / "competition.yaml"),
+        "RUNS_DIR": runs,
+        "RUNS_KEEP": keep,
+        "CHALLENGE_GT": str(data / "gt"),
+        "SCORES_DIR": scores,
+        "CHALLENGE_STORE": store,
+        "DESCRIPTOR_DIM": dimension,
+    }
+    try:
+        copy = write_local_pipeline(ci_file, out_dir, values)
+    except ValueError as exc:
+        raise OrganizerFault(str(exc)) from None
+    click.echo(f"wrote {copy}: {SETTINGS_FILE} replaced by {out_dir / 'pipeline.env'}")

@@ -14,9 +14,10 @@ from contracts.status import Status
 from contracts.units import parse_size
 from submission.checks.check import check_submission
 from submission.interrupts import RunInterrupted, signals_interrupt_the_run
+from submission.retention import prune_runs
 from submission.run import run_submission
 from submission.rundir import RunDirError, prepare_run_dir
-from submission.settings import ENGINES, resolve_settings
+from submission.settings import ENGINES, PIPELINE_ENGINES, resolve_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,6 +112,11 @@ def main() -> None:
 )
 @click.option("--force", is_flag=True, help="Empty RUN_DIR/output if an earlier run left files there.")
 @click.option("--quiet", is_flag=True, help="No live progress line.")
+@click.option(
+    "--pipeline",
+    is_flag=True,
+    help=f"In the organizers' pipeline: --engine must be one of {', '.join(PIPELINE_ENGINES)} (never local or auto).",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     engine: str,
@@ -128,9 +134,11 @@ def run(
     dim: int | None,
     force: bool,
     quiet: bool,
+    pipeline: bool,
     command: tuple[str, ...],
 ) -> None:
-    """Run a submission; write RUN_DIR/run.json, RUN_DIR/log.txt and RUN_DIR/output/.
+    """Run a submission; write RUN_DIR/run.json, RUN_DIR/log.txt (the organizers'), RUN_DIR/log.participant.txt
+    (its bounded view for the participant) and RUN_DIR/output/.
 
     COMMAND (after --) replaces `python solution.py` (bwrap, local) or the image's own
     command (docker, podman). Exit code: 0 ok; 1 the submission failed (failed, timeout,
@@ -138,6 +146,11 @@ def run(
     130 or 143 the runner was interrupted (SIGINT, SIGTERM): the submission is stopped
     and run.json written first.
     """
+    if pipeline and engine not in PIPELINE_ENGINES:
+        raise click.UsageError(
+            f"--pipeline runs only the sandboxed engines ({', '.join(PIPELINE_ENGINES)}), got --engine {engine}: "
+            "set SUBMISSION_ENGINE in the runner host's pipeline.env (README, GitLab pipeline)"
+        )
     try:
         settings = resolve_settings(
             engine=engine,
@@ -224,3 +237,22 @@ def check(submission_dir: Path, dimension: int | None) -> None:
             click.echo(f"- {problem}", err=True)
         sys.exit(EXIT_PARTICIPANT)
     click.secho("the submission passes the check", fg="green", err=True)
+
+
+@main.command("prune-runs")
+@click.option(
+    "--runs",
+    "team_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    required=True,
+    help="One team's folder of runs (RUNS_DIR/<team>), each run a folder holding run.json.",
+)
+@click.option("--keep", type=int, default=20, show_default=True, help="How many of the newest finished runs stay.")
+@click.option("--days", type=float, default=None, help="Also remove finished runs older than this many days.")
+def prune(team_dir: Path, keep: int, days: float | None) -> None:
+    """Remove a team's finished runs beyond the KEEP newest (and older than DAYS); runs in progress stay."""
+    try:
+        pruned = prune_runs(team_dir, keep, days)
+    except (ValueError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"{team_dir}: {len(pruned.removed)} run(s) removed, {len(pruned.kept)} kept")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from contracts.competition import Gpus
 from contracts.errors import RunnerError
-from contracts.names import LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE
+from contracts.names import LOG_FILE, PARTICIPANT_LOG_FILE, PROGRESS_FILE, SOLUTION_REPORT_FILE
 from contracts.status import Status
 from contracts.units import format_size
 from submission.engines import choose_engine, make_engine
@@ -40,6 +40,7 @@ from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.staging import stage_submission
 from submission.reaper import WATCHDOG_MARGIN_S, Watchdog, clean_after_killed_runners
 from submission.reporting.logs import CappedLog
+from submission.reporting.participant_view import bounded_message, participant_view
 from submission.reporting.progress import progress_line, read_untrusted_json, tracks_done, untrusted_string
 from submission.reporting.run_report import RunReport, write_report
 from submission.rundir import RunFiles
@@ -116,6 +117,9 @@ def run_submission(
                     f"; log.txt was cut: its middle is dropped to keep it under "
                     f"{format_size(settings.log_limit_bytes)} (--log-limit), print less"
                 )
+            view = participant_view(files.read(LOG_FILE), settings.participant_log_bytes)
+            files.write_atomically(PARTICIPANT_LOG_FILE, view)
+            report.message = bounded_message(report.message)
             write_report(files, report)
             record.close()
     return report

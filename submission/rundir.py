@@ -17,10 +17,27 @@ from pathlib import Path
 from typing import IO
 
 from contracts.errors import ChallengeError
-from contracts.names import LOG_FILE, METRICS_FILE, OUTPUT_DIR, ROC_FILE, RUN_REPORT_FILE, SCORE_FILE
+from contracts.names import (
+    LOG_FILE,
+    METRICS_FILE,
+    OUTPUT_DIR,
+    PARTICIPANT_LOG_FILE,
+    ROC_FILE,
+    RUN_REPORT_FILE,
+    SCORE_FILE,
+)
 
 #: Every name the runner or the scorer writes in RUN_DIR, the report's temporary file included.
-RUNNER_FILES = (RUN_REPORT_FILE, f".{RUN_REPORT_FILE}.tmp", LOG_FILE, SCORE_FILE, METRICS_FILE, ROC_FILE)
+RUNNER_FILES = (
+    RUN_REPORT_FILE,
+    f".{RUN_REPORT_FILE}.tmp",
+    LOG_FILE,
+    PARTICIPANT_LOG_FILE,
+    f".{PARTICIPANT_LOG_FILE}.tmp",
+    SCORE_FILE,
+    METRICS_FILE,
+    ROC_FILE,
+)
 
 
 class RunDirError(ChallengeError):
@@ -119,6 +136,12 @@ class RunFiles:
             os.unlink(name, dir_fd=self._fd)
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=self._fd)
         return os.fdopen(fd, "wb")
+
+    def read(self, name: str) -> bytes:
+        """Return the bytes of `name` in RUN_DIR, opened without following a link. Raises OSError."""
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._fd)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
 
     def write_atomically(self, name: str, data: bytes) -> Path:
         """Write `data` to `name` through a temporary file and a rename; return the path."""

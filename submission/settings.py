@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from contracts.competition import Competition, Gpus, competition_beside, load_competition
+from contracts.competition import DEVBATTLE, Competition, Gpus, competition_beside, load_competition
 from contracts.names import OUTPUT_DIR, TRACKS_FILE
 from contracts.tracks import read_track_ids
 from submission.reporting.logs import DEFAULT_LOG_LIMIT
@@ -29,6 +29,8 @@ class EngineName(StrEnum):
 
 #: The --engine choices, as text (click shows an enum by its member names).
 ENGINES = tuple(str(name) for name in EngineName)
+#: The engines the organizers' pipeline may use (run --pipeline): never local, which isolates nothing.
+PIPELINE_ENGINES = (EngineName.DOCKER, EngineName.PODMAN, EngineName.BWRAP)
 # Seconds between SIGTERM and SIGKILL at the time limit.
 GRACE_S = 5.0
 
@@ -57,6 +59,8 @@ class RunSettings:
     #: False when COMMAND was not given: containers then run the image's own command.
     command_given: bool = False
     grace_s: float = GRACE_S
+    #: The most bytes of RUN_DIR/log.participant.txt, the log's view a participant reads.
+    participant_log_bytes: int = DEVBATTLE.participant_log_bytes
 
     @property
     def output_dir(self) -> Path:
@@ -122,6 +126,7 @@ def resolve_settings(
         dim=dim,
         command_given=bool(command),
         grace_s=grace_s,
+        participant_log_bytes=competition.participant_log_bytes,
     )
     problems += _problems(settings)
     if problems:

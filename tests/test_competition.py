@@ -91,7 +91,8 @@ metric: {similarity: dot, fpr: [0, 2], primary_fpr: 2, primary_subset: secret, n
 """,
     )
     assert problems_of(path) == [
-        "unknown key colour: expected one of hardware, metric, name, phases, submissions, time_limit_s",
+        "unknown key colour: expected one of hardware, metric, name, participant_log_bytes, phases, submissions, "
+        "time_limit_s",
         "unknown key hardware.disk: expected one of cpus, gpus, memory, output_limit, pids_limit, shm_size",
         "unknown key metric.colour: expected one of fpr, negatives, primary_fpr, primary_subset, similarity",
         'invalid name "": must be a non-empty string',
@@ -131,10 +132,23 @@ def test_negatives_rule_defaults_to_the_subset(tmp_path, text, negatives):
             "hardware: {memory: -5}\n",
             'invalid hardware.memory "-5": size must be a non-negative number of bytes, got -5',
         ),
+        (
+            "participant_log_bytes: 2m\n",
+            'invalid participant_log_bytes "2m": must be between 1024 and 1048576 bytes (1k to 1m); '
+            "it bounds what a run tells the participant, the test images included",
+        ),
+        ("participant_log_bytes: lots\n", 'invalid participant_log_bytes "lots": '),
     ],
 )
 def test_single_problems(tmp_path, text, problem):
-    assert problems_of(config(tmp_path, text)) == [problem]
+    (only,) = problems_of(config(tmp_path, text))
+    assert only.startswith(problem)
+    assert only == problem or problem.endswith(": ")
+
+
+def test_the_participants_view_of_the_log_is_16k_unless_set(tmp_path):
+    assert load_competition(None).participant_log_bytes == 16 * 1024
+    assert load_competition(config(tmp_path, "participant_log_bytes: 4k\n")).participant_log_bytes == 4096
 
 
 @pytest.mark.parametrize(
@@ -167,6 +181,7 @@ def test_a_written_competition_file_reads_back_equal(tmp_path):
     changed = replace(
         DEVBATTLE,
         name="written",
+        participant_log_bytes=8192,
         hardware=replace(DEVBATTLE.hardware, cpus=2.5, output_limit_bytes=64 * 1024**2),
         metric=replace(DEVBATTLE.metric, fpr=(1e-5, 1e-4), primary_fpr=1e-4, negatives="all"),
         phases=Phases(start=datetime(2019, 5, 20, tzinfo=UTC), end=datetime(2019, 6, 10, 12, tzinfo=UTC)),

@@ -26,6 +26,7 @@ from test_pipeline import GITLAB_CI_LOCAL, ROOT
 
 from challenge.store import ADMITTED, REFUSED, open_store
 from contracts.names import PRIVATE, PUBLIC
+from pipeline.organizer_settings import write_local_pipeline
 from tests.challenge_data import write_challenge
 
 pytestmark = [
@@ -64,6 +65,10 @@ class Competition:
     runs: dict[str, Run]
 
 
+#: The organizers' settings of each competition played, by its base folder (the teams' checkouts' parent).
+SETTINGS: dict[Path, dict[str, str]] = {}
+
+
 def _team(base: Path, name: str) -> Path:
     checkout = base / name
     copy_checkout(checkout)
@@ -72,7 +77,8 @@ def _team(base: Path, name: str) -> Path:
 
 
 def _run(checkout: Path, variables: dict[str, str], pipeline: int, *jobs: str) -> Run:
-    argv = [str(GITLAB_CI_LOCAL), "--concurrency", "1", "--no-color"]
+    ci_file = write_local_pipeline(ROOT / ".gitlab-ci.yml", checkout / "build" / "ci-local", SETTINGS[checkout.parent])
+    argv = [str(GITLAB_CI_LOCAL), "--file", str(ci_file.relative_to(checkout)), "--concurrency", "1", "--no-color"]
     argv += ["--ignore-predefined-vars", "CI_PIPELINE_SOURCE,CI_PIPELINE_ID,CI_MERGE_REQUEST_IID"]
     for key, value in {**variables, "CI_PIPELINE_ID": str(pipeline)}.items():
         argv += ["--variable", f"{key}={value}"]
@@ -95,19 +101,20 @@ def competition(tmp_path_factory: pytest.TempPathFactory) -> Competition:
     config = data / "competition.yaml"
     config.write_text(config.read_text(encoding="utf-8") + RULES, encoding="utf-8")
     store = base / "store.sqlite"
-    variables = {
-        "CI_PIPELINE_SOURCE": "merge_request_event",
-        "CI_MERGE_REQUEST_IID": "1",
-        "SUBMISSION_ENGINE": "bwrap",
+    # The organizers' settings, in the file the organizer jobs read (pipeline/organizer_settings.py).
+    SETTINGS[base] = {
         "ORGANIZER_TOOLS": str(ROOT),
+        "SUBMISSION_ENGINE": "bwrap",
         "CHALLENGE_TEST": str(data / "test"),
-        "CHALLENGE_GT": str(data / "gt"),
         "CHALLENGE_CONFIG": str(config),
-        "SCORES_DIR": str(base / "scores"),
         "RUNS_DIR": str(base / "runs"),
+        "RUNS_KEEP": "20",
+        "CHALLENGE_GT": str(data / "gt"),
+        "SCORES_DIR": str(base / "scores"),
         "CHALLENGE_STORE": str(store),
         "DESCRIPTOR_DIM": "128",
     }
+    variables = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "1"}
     team_a, team_b = _team(base, "team-a"), _team(base, "team-b")
 
     def at(instant: str) -> None:

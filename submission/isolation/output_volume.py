@@ -6,7 +6,9 @@ bytes and one inode per 64 KiB, owned by the sandbox user, and mounts it on
 RUN_DIR/output with nosuid, nodev and noexec: a setuid program left there is inert on
 the host. After the run the regular files and folders in it are copied out (never a
 link, device or FIFO), the image is unmounted and deleted, and RUN_DIR/output is a plain
-folder again, for the scorer and the CI artifacts.
+folder again, for the scorer and the CI artifacts. The limit counts a sparse file's
+apparent size (a file claiming more than the limit is left out), and the copy keeps its
+holes: it uses as much of the host's disk as it used of the volume.
 
 It needs root, a loop device and mkfs.ext4; where one is missing, `unavailable` says
 which and the run goes on with an unbounded folder and a warning.
@@ -223,5 +225,30 @@ def _copy_file(name: str, folder_fd: int, target: Path, budget: int, skipped: di
             skipped[shown] = Skipped.TOO_LARGE
             return 0
         with target.open("xb") as copy:
-            shutil.copyfileobj(handle, copy, 1024**2)
+            _copy_keeping_holes(handle.fileno(), copy.fileno(), info.st_size)
         return info.st_size
+
+
+def _copy_keeping_holes(source: int, target: int, size: int) -> None:
+    """Copy the `size` bytes of `source` into the empty `target`, its holes kept as holes.
+
+    A sparse file in /output counts against the limit with its apparent size (the copy's
+    budget) and lands on the host using no more disk than it used in the volume: only its
+    data extents are written, and the length is set at the end.
+    """
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(source, offset, os.SEEK_DATA)
+        except OSError:
+            # ENXIO: no data after `offset`, only a hole to the end.
+            break
+        end = os.lseek(source, start, os.SEEK_HOLE)
+        os.lseek(target, start, os.SEEK_SET)
+        while start < end:
+            written = os.sendfile(target, source, start, min(end - start, 1024**2))
+            if written == 0:
+                break
+            start += written
+        offset = end
+    os.ftruncate(target, size)

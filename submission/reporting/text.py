@@ -24,7 +24,28 @@ def printable(text: str, keep_tabs: bool = False) -> str:
     """
     if text.isprintable():
         return text
-    return "".join(_escape(char) if _unsafe(char, keep_tabs) else char for char in text)
+    return text.translate(_KEEP_TABS if keep_tabs else _ESCAPE_TABS)
+
+
+class _Escapes(dict[int, str]):
+    """str.translate's table, filled on first sight of each character: a flood of controls costs
+    one dictionary look-up per character in C, not a Unicode category look-up in Python."""
+
+    def __init__(self, keep_tabs: bool) -> None:
+        super().__init__()
+        self.keep_tabs = keep_tabs
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        shown = _escape(char) if _unsafe(char, self.keep_tabs) else char
+        # The Basic Multilingual Plane at most: a text of every code point cannot grow the table without end.
+        if code <= 0xFFFF:
+            self[code] = shown
+        return shown
+
+
+_KEEP_TABS = _Escapes(keep_tabs=True)
+_ESCAPE_TABS = _Escapes(keep_tabs=False)
 
 
 def _unsafe(char: str, keep_tabs: bool) -> bool:
