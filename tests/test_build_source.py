@@ -38,9 +38,11 @@ def test_the_context_is_made_from_the_branch_by_the_organizers_makefile(tmp_path
     done = subprocess.run(["make", "-C", str(ROOT), "_context", *settings], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert not (branch / "branch-makefile-ran").exists()
-    assert (context / "solution.py").read_text() == "print('the branch')\n"
-    assert (context / "models" / "encoder.onnx").read_bytes() == b"onnx bytes"
-    assert os.readlink(context / "models" / "stolen.onnx") == str(secret), "a link is copied as a link, not followed"
+    submitted = context / "submitted"
+    assert (submitted / "solution.py").read_text() == "print('the branch')\n"
+    assert (submitted / "models" / "encoder.onnx").read_bytes() == b"onnx bytes"
+    assert not os.path.lexists(submitted / "models" / "stolen.onnx"), "a link is never submitted, nor followed"
+    assert secret.read_text() not in {p.read_text() for p in context.rglob("*") if p.is_file() and p.suffix != ".whl"}
     dry = subprocess.run(["make", "-C", str(ROOT), "-n", "build", *settings], capture_output=True, text=True)
     assert f"--file {branch}/Dockerfile {context}" in dry.stdout
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts.names import OUTPUT_DIR
-from submission.isolation.output_volume import TOO_LARGE, _copy_tree
+from submission.isolation.output_volume import Skipped, _copy_tree
 
 
 def _sparse_file(path: Path, size: int, extents: list[tuple[int, bytes]]) -> None:
@@ -47,7 +47,7 @@ def test_apparent_sizes_count_against_the_limit(tmp_path: Path) -> None:
     _sparse_file(source / "a.bin", 10 * 1024**2, [(0, b"a")])
     _sparse_file(source / "b.bin", 10 * 1024**2, [(0, b"b")])
     skipped = _copy_tree(source, target, budget=15 * 1024**2)
-    assert skipped == {"b.bin": TOO_LARGE}
+    assert skipped == {"b.bin": Skipped.TOO_LARGE}
     assert os.stat(target / "a.bin").st_size == 10 * 1024**2
 
 
