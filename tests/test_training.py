@@ -245,7 +245,9 @@ def test_make_train_aggregator_writes_the_model_and_its_manifest_entry(
 def test_train_aggregator_without_a_train_folder_says_how_to_make_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--data", str(tmp_path), "--quiet"])
     assert result.exit_code == 1
-    assert "train/tracks.csv does not exist: --data must be a dataset folder holding train/ (make data)" in result.output
+    assert "train/tracks.csv does not exist: --data must be a dataset folder holding train/ (make data)" in (
+        result.output
+    )
 
 
 def test_the_image_onnxruntime_gives_what_torch_gives(
