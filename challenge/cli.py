@@ -19,6 +19,7 @@ from challenge.rules import quota
 from challenge.store import Store, StoreError, open_store
 from contracts.competition import Competition, load_competition
 from contracts.errors import ChallengeError, ConfigError
+from contracts.exits import OrganizerFault
 from pipeline.mr_note import NotePostError, notes_url, post_note
 from pipeline.public_score import NotPublicOnlyError, load_public_score
 
@@ -137,7 +138,9 @@ def note_command(
 ) -> None:
     """Post the team's note on its merge request: status, public score, earlier public scores, quota left.
 
-    Without a token, print the note it would post. Only public numbers are read.
+    Without a token, print the note it would post. Only public numbers are read. A note that
+    GitLab refuses or cannot take, or a token outside a merge request pipeline, is the
+    organizers' fault: one `Error:` line and exit code 3.
     """
     competition = _competition(config)
     public = None
@@ -155,13 +158,14 @@ def note_command(
         click.echo(body, nl=False)
         return
     if not (api_url and project and merge_request):
-        raise click.ClickException(
-            "a merge request pipeline must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID"
+        raise OrganizerFault(
+            "a merge request pipeline must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID; "
+            "run this job only on merge_request_event"
         )
     try:
         note_id = post_note(notes_url(api_url, project, merge_request), token, body)
     except NotePostError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
     click.echo(f"posted note {note_id} on merge request !{merge_request}:\n")
     click.echo(body, nl=False)
 

@@ -1,4 +1,4 @@
-"""`python -m pipeline`: the public reports of the score job and the merge request note of the report job."""
+"""`python -m pipeline`: the public reports of the score job and the settings file of a local pipeline run."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 
 from contracts.exits import OrganizerFault
-from pipeline.mr_note import NotePostError, notes_url, post_note
 from pipeline.organizer_settings import SETTINGS_FILE, write_local_pipeline
-from pipeline.public_score import NotPublicOnlyError, PublicScore, dotenv_text, junit_text, load_public_score, note_body
+from pipeline.public_score import NotPublicOnlyError, PublicScore, dotenv_text, junit_text, load_public_score
 
 
 def _load(path: Path) -> PublicScore:
@@ -34,44 +33,6 @@ def reports(score_path: Path, dotenv: Path, junit: Path) -> None:
     dotenv.write_text(dotenv_text(score), encoding="utf-8")
     junit.write_text(junit_text(score), encoding="utf-8")
     click.echo(dotenv_text(score), nl=False)
-
-
-@main.command("mr-note")
-@click.option("--score", "score_path", required=True, type=click.Path(path_type=Path), help="Public-only score.json.")
-@click.option("--token", envvar="MR_NOTE_TOKEN", default=None, help="Project access token (api scope, Reporter).")
-@click.option("--api-url", envvar="CI_API_V4_URL", default=None, help="GitLab's API root.")
-@click.option("--project", envvar="CI_PROJECT_ID", default=None, help="The project id.")
-@click.option("--merge-request", envvar="CI_MERGE_REQUEST_IID", default=None, help="The merge request's iid.")
-@click.option("--pipeline-url", envvar="CI_PIPELINE_URL", default=None, help="Linked from the note.")
-def mr_note(
-    score_path: Path,
-    token: str | None,
-    api_url: str | None,
-    project: str | None,
-    merge_request: str | None,
-    pipeline_url: str | None,
-) -> None:
-    """Post the public score on the merge request; without a token, print the note it would post.
-
-    Reads MR_NOTE_TOKEN, CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID and
-    CI_PIPELINE_URL from the job's environment.
-    """
-    body = note_body(_load(score_path), pipeline_url)
-    if not token:
-        click.echo("MR_NOTE_TOKEN is not set: no note is posted. The note would be:\n")
-        click.echo(body, nl=False)
-        return
-    if not (api_url and project and merge_request):
-        raise OrganizerFault(
-            "a merge request pipeline must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID; "
-            "run this job only on merge_request_event"
-        )
-    try:
-        note_id = post_note(notes_url(api_url, project, merge_request), token, body)
-    except NotePostError as exc:
-        raise OrganizerFault(str(exc)) from None
-    click.echo(f"posted note {note_id} on merge request !{merge_request}:\n")
-    click.echo(body, nl=False)
 
 
 @main.command("local-pipeline")

@@ -6,7 +6,10 @@ Real scoring (evaluate's scorer on seeded synthetic ground truth), a real SQLite
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,8 @@ from evaluate.reports import score_document
 from evaluate.scoring import score_submission
 
 T0 = datetime(2019, 5, 20, 10, 0, tzinfo=UTC)
+CI_NAMES = ("MR_NOTE_TOKEN", "CI_API_V4_URL", "CI_PROJECT_ID", "CI_MERGE_REQUEST_IID", "CI_PIPELINE_URL")
+NO_CI_ENV: dict[str, str | None] = {name: None for name in CI_NAMES}
 RULES = "phases: {start: 2019-05-20T00:00:00Z, end: 2019-05-22T00:00:00Z}\nsubmissions: {per_day: 2, final: 1}\n"
 
 
@@ -55,8 +60,8 @@ def _score(descriptors: Path, gt: Path, config: Path) -> dict:
     return score_document(score_submission(submitted, truth, metric.fpr, (PUBLIC, PRIVATE)), metric)
 
 
-def _invoke(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
+def _invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env={**NO_CI_ENV, **(env or {})})
 
 
 def _admit(world: dict[str, Path], pipeline: str, team: str = "team/a") -> Result:
@@ -71,10 +76,10 @@ def _record(world: dict[str, Path], pipeline: str) -> Result:
     return _invoke(*args, "--keep", str(world["base"] / "kept" / pipeline), "--score", str(world["score"]))
 
 
-def _note(world: dict[str, Path], pipeline: str, *more: str) -> Result:
+def _note(world: dict[str, Path], pipeline: str, *more: str, env: dict[str, str | None] | None = None) -> Result:
     return _invoke(
         "note", "--store", str(world["store"]), "--config", str(world["config"]), "--pipeline", pipeline,
-        "--team", "team/a", *more,
+        "--team", "team/a", *more, env=env,
     )  # fmt: skip
 
 
@@ -190,3 +195,97 @@ def test_rescore_follows_a_fixed_label(world: dict[str, Path]) -> None:
     after = open_store(str(world["store"])).record("1")
     assert after.public_tpr == expected["subsets"][PUBLIC]["points"][0]["tpr"] != before
     assert after.private_tpr == expected["subsets"][PRIVATE]["points"][0]["tpr"]
+
+
+def _scored_with_public_score(world: dict[str, Path]) -> tuple[Path, dict]:
+    """Admit and record pipeline 1 (ok); return its public-only score.json, as the score:public job writes it."""
+    _admit(world, "1")
+    _record(world, "1")
+    document = json.loads(world["score"].read_text())
+    del document["subsets"][PRIVATE]
+    public = world["base"] / "public-score.json"
+    public.write_text(json.dumps(document))
+    return public, document
+
+
+def test_note_without_a_token_prints_the_public_note_and_succeeds(world: dict[str, Path]) -> None:
+    public, document = _scored_with_public_score(world)
+    done = _note(world, "1", "--score", str(public))
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("MR_NOTE_TOKEN is not set: no note is posted.")
+    assert f"**Public score: TPR@FPR=1e-02 = {document['primary']['tpr']:.4f}**" in done.output
+    assert f"| 1e-01 | {document['subsets'][PUBLIC]['points'][1]['tpr']:.4f}" in done.output
+
+
+class _Notes(BaseHTTPRequestHandler):
+    """A GitLab notes endpoint: records each request, answers with the status the test chose."""
+
+    received: list[tuple[str, str | None, dict]] = []
+    status = 201
+    url = ""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.received.append((self.path, self.headers["PRIVATE-TOKEN"], body))
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps({"id": 7}).encode())
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture
+def gitlab() -> Iterator[type[_Notes]]:
+    """A local HTTP server standing in for GitLab's API; yields the handler class with what it received."""
+
+    class Notes(_Notes):
+        received: list[tuple[str, str | None, dict]] = []
+
+    server = HTTPServer(("127.0.0.1", 0), Notes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Notes.url = f"http://127.0.0.1:{server.server_port}/api/v4"
+    yield Notes
+    server.shutdown()
+    server.server_close()
+
+
+def _ci_env(gitlab: type[_Notes]) -> dict[str, str | None]:
+    return {
+        "MR_NOTE_TOKEN": "glpat-test",
+        "CI_API_V4_URL": gitlab.url,
+        "CI_PROJECT_ID": "42",
+        "CI_MERGE_REQUEST_IID": "3",
+        # a machine's HTTP proxy must not swallow the requests to the local stand-in
+        "no_proxy": "127.0.0.1",
+    }
+
+
+def test_note_with_a_token_is_posted_on_the_merge_request(world: dict[str, Path], gitlab: type[_Notes]) -> None:
+    public, document = _scored_with_public_score(world)
+    done = _note(world, "1", "--score", str(public), env=_ci_env(gitlab))
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("posted note 7 on merge request !3")
+    [(path, token, body)] = gitlab.received
+    assert (path, token) == ("/api/v4/projects/42/merge_requests/3/notes", "glpat-test")
+    assert body["body"].startswith(f"**Public score: TPR@FPR=1e-02 = {document['primary']['tpr']:.4f}**")
+    assert "Quota: 1 of 2 scored submissions left" in body["body"]
+
+
+def test_refused_note_is_one_error_line_naming_the_token_rights(world: dict[str, Path], gitlab: type[_Notes]) -> None:
+    gitlab.status = 403
+    public, _ = _scored_with_public_score(world)
+    done = _note(world, "1", "--score", str(public), env=_ci_env(gitlab))
+    assert done.exit_code == 3
+    assert done.output.startswith("Error: GitLab must accept the note, got HTTP 403")
+    assert "Reporter role" in done.output
+    assert len(done.output.strip().splitlines()) == 1
+
+
+def test_note_with_a_token_outside_a_merge_request_is_refused(world: dict[str, Path]) -> None:
+    public, _ = _scored_with_public_score(world)
+    done = _note(world, "1", "--score", str(public), env={"MR_NOTE_TOKEN": "glpat-test"})
+    assert done.exit_code == 3
+    assert "must set CI_API_V4_URL, CI_PROJECT_ID and CI_MERGE_REQUEST_IID" in done.output

@@ -19,9 +19,10 @@ from click.testing import CliRunner
 
 import models.onnx_export
 from contracts.names import REFERENCES_FILE, TRACKS_FILE, TRAIN_DESCRIPTORS_FILE, TRAIN_DIR
+from evaluate.trainset import TrainDataError
 from models.export_aggregator import INPUT_NAME, OUTPUT_NAME
 from training.cli import main
-from training.data import TrainDataError, inject_switches, load_train, split_persons
+from training.data import inject_switches, load_train, split_persons
 from training.export import to_onnx
 from training.fit import FitConfig, aggregate, fit
 from training.model import build
@@ -244,7 +245,9 @@ def test_make_train_aggregator_writes_the_model_and_its_manifest_entry(
 def test_train_aggregator_without_a_train_folder_says_how_to_make_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--data", str(tmp_path), "--quiet"])
     assert result.exit_code == 1
-    assert "tracks.csv must exist to train an aggregator; make it with `make data`" in result.output
+    assert "train/tracks.csv does not exist: --data must be a dataset folder holding train/ (make data)" in (
+        result.output
+    )
 
 
 def test_the_image_onnxruntime_gives_what_torch_gives(

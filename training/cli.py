@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from evaluate.trainset import TrainDataError
 from models.onnx_export import MODELS_DIR
-from training.data import TrainDataError, load_train, split_persons
+from training.data import load_train, split_persons
 from training.export import write
 from training.fit import Epoch, FitConfig, fit
 from training.model import ARCHITECTURES

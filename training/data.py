@@ -1,7 +1,9 @@
 """The train part of a dataset as arrays: frame descriptors per track, labels, references, held-out persons.
 
-Only train/ is read (tracks.csv with person_id, frame_descriptors.npz, references.npz):
-never test/ or gt/, so what a model learns cannot leak the test labels.
+Reading is `evaluate.trainset`'s (the same files, checks and messages as
+``python -m evaluate validate``); this module only lays its frames out as [N, F, D] for
+training. Only train/ is read (tracks.csv with person_id, frame_descriptors.npz,
+references.npz): never test/ or gt/, so what a model learns cannot leak the test labels.
 """
 
 from __future__ import annotations
@@ -10,25 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from contracts.ids import parse_ids
-from contracts.names import (
-    DESCRIPTOR_KEY,
-    PERSON_ID_KEY,
-    REFERENCES_FILE,
-    TRACK_ID_KEY,
-    TRACKS_FILE,
-    TRAIN_DESCRIPTORS_FILE,
-    TRAIN_DIR,
-    TRAIN_TRACK_COLUMNS,
-)
-
-FRAME_KEY = "frame"
-
-
-class TrainDataError(ValueError):
-    """train/ is missing a file or its files disagree; the message names the file and the fix."""
+from contracts.names import REFERENCES_FILE, TRAIN_DESCRIPTORS_FILE, TRAIN_DIR
+from evaluate.trainset import TrainDataError, read_train, read_train_references
 
 
 @dataclass(frozen=True)
@@ -53,54 +39,33 @@ class TrainSet:
 def load_train(data: Path) -> TrainSet:
     """Read `data`/train into a TrainSet, tracks in train/tracks.csv order, frames in frame order.
 
-    Raises TrainDataError when a file is missing, the descriptors do not cover every
-    track with the same number of frames, or a person has no reference.
+    Raises TrainDataError as `evaluate.trainset.read_train` and `read_train_references` do,
+    and when references.npz is missing, the tracks do not all have the same number of
+    frames, or a person has no reference.
     """
     folder = data / TRAIN_DIR
-    for name in (TRACKS_FILE, TRAIN_DESCRIPTORS_FILE, REFERENCES_FILE):
-        if not (folder / name).is_file():
-            fix = (
-                "make it with `make data` (make-data writes train/references.npz since issue 18); for other data, "
-                "lay out train/ as DESIGN.md says, with person_id and descriptor of each train person's references"
-            )
-            raise TrainDataError(f"{folder / name} must exist to train an aggregator; {fix}")
-    table = pd.read_csv(folder / TRACKS_FILE, dtype=str, keep_default_na=False)
-    track_col, person_col = TRAIN_TRACK_COLUMNS[0], TRAIN_TRACK_COLUMNS[3]
-    if person_col not in table.columns:
-        raise TrainDataError(f"{folder / TRACKS_FILE} must have a {person_col} column, got {list(table.columns)}")
-    tracks = table.drop_duplicates(track_col)
-    track_ids = parse_ids(tracks[track_col])
-    persons = parse_ids(tracks[person_col])
-    with np.load(folder / TRAIN_DESCRIPTORS_FILE) as arrays:
-        frame_track, frame_index, descriptor = arrays[TRACK_ID_KEY], arrays[FRAME_KEY], arrays[DESCRIPTOR_KEY]
-    with np.load(folder / REFERENCES_FILE) as arrays:
-        reference_person, reference_descriptor = arrays[PERSON_ID_KEY], arrays[DESCRIPTOR_KEY]
-    frames = _frames_per_track(track_ids, frame_track, frame_index, descriptor, folder)
-    missing = np.setdiff1d(persons, reference_person)
+    train = read_train(data)
+    references = read_train_references(data)
+    if references is None:
+        raise TrainDataError(
+            f"{folder / REFERENCES_FILE} must exist to train an aggregator; make it with `make data` (make-data "
+            "writes train/references.npz since issue 18); for other data, lay out train/ as DESIGN.md says, with "
+            "person_id and descriptor of each train person's references"
+        )
+    counts = train.frame_counts
+    if counts.min() != counts.max():
+        raise TrainDataError(
+            f"{folder / TRAIN_DESCRIPTORS_FILE} must hold the same number of frames for every track to train on, "
+            f"got between {counts.min()} and {counts.max()}"
+        )
+    frames = train.descriptor.reshape(counts.size, int(counts[0]), -1)
+    missing = np.setdiff1d(train.person_id, references.person_id)
     if missing.size:
         raise TrainDataError(
             f"{folder / REFERENCES_FILE} must hold references of every train person, got none for "
             f"{missing.size} of them (e.g. {missing[0]}); regenerate the dataset"
         )
-    return TrainSet(frames, persons, reference_person, reference_descriptor.astype(np.float32))
-
-
-def _frames_per_track(
-    track_ids: np.ndarray, frame_track: np.ndarray, frame_index: np.ndarray, descriptor: np.ndarray, folder: Path
-) -> np.ndarray:
-    """Return float32 [N, F, D]: the descriptors of each of `track_ids`, frames in order."""
-    order = np.lexsort((frame_index, frame_track))
-    frame_track, descriptor = frame_track[order], descriptor[order]
-    starts = np.searchsorted(frame_track, track_ids, side="left")
-    ends = np.searchsorted(frame_track, track_ids, side="right")
-    counts = ends - starts
-    if counts.min() != counts.max() or counts.min() == 0:
-        raise TrainDataError(
-            f"{folder / TRAIN_DESCRIPTORS_FILE} must hold the same number (> 0) of frames for every track of "
-            f"{TRACKS_FILE}, got between {counts.min()} and {counts.max()}"
-        )
-    rows = starts[:, None] + np.arange(counts[0])[None, :]
-    return descriptor[rows].astype(np.float32)
+    return TrainSet(frames, train.person_id, references.person_id, references.descriptor)
 
 
 def split_persons(person: np.ndarray, held_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +73,12 @@ def split_persons(person: np.ndarray, held_out: float, seed: int) -> tuple[np.nd
 
     Whole persons are held out, as the test persons are unseen. Raises ValueError when
     `held_out` is not in (0, 1) or either side would get fewer than 2 persons.
+
+    This is not `evaluate.trainset.split_train_tracks`: that rule splits the tracks of
+    each person into one reference track and query tracks, to score an aggregator that
+    is already trained on every train person; this one splits the persons into those the
+    model learns from and those it never sees, and the references come from
+    train/references.npz. A seed picks the held-out persons so that runs can differ.
     """
     if not 0.0 < held_out < 1.0:
         raise ValueError(f"held_out must be in (0, 1), got {held_out}")
