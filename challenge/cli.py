@@ -16,10 +16,10 @@ import click
 from challenge.board import render_csv, render_html, render_json, table
 from challenge.jobs import admit, record_end, record_run, rescore, team_note
 from challenge.rules import quota
-from challenge.store import Store, StoreError, open_store
+from challenge.store import PickError, Store, StoreError, open_store
 from contracts.competition import Competition, load_competition
 from contracts.errors import ChallengeError, ConfigError
-from contracts.exits import OrganizerFault
+from contracts.exits import OrganizerFault, ParticipantFault, fault_exception
 from pipeline.mr_note import NotePostError, notes_url, post_note
 from pipeline.public_score import NotPublicOnlyError, load_public_score
 
@@ -31,11 +31,11 @@ def _opened(url: str) -> Iterator[Store]:
     try:
         store = open_store(url)
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
     try:
         yield store
-    except (StoreError, ChallengeError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except ChallengeError as exc:
+        raise fault_exception(exc) from None
     finally:
         store.close()
 
@@ -44,7 +44,7 @@ def _competition(path: Path) -> Competition:
     try:
         return load_competition(path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise OrganizerFault(str(exc)) from None
 
 
 store_option = click.option("--store", "store_url", required=True, envvar="CHALLENGE_STORE", help=STORE_HELP)
@@ -76,7 +76,7 @@ def admit_command(store_url: str, config: Path, pipeline: str, team: str, merge_
     with _opened(store_url) as store:
         record, admitted = admit(store, competition, team, merge_request, commit, pipeline)
         if not admitted:
-            raise click.ClickException(f"submission refused: {record.reason}")
+            raise ParticipantFault(f"submission refused: {record.reason}")
         state = quota(store.records(team), store.clock(), competition.submissions.per_day)
     left = "no daily quota" if state.left is None else f"{state.left} of {state.per_day} left in the last 24 hours"
     click.echo(f"submission admitted ({left})")
@@ -148,7 +148,7 @@ def note_command(
         try:
             public = load_public_score(score_path)
         except NotPublicOnlyError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise OrganizerFault(str(exc)) from None
     with _opened(store_url) as store:
         if run_dir is not None:
             record_end(store, pipeline, run_dir)
@@ -182,7 +182,7 @@ def pick_command(store_url: str, config: Path, pipeline: str, team: str, unpick:
     with _opened(store_url) as store:
         owner = store.record(pipeline).team
         if owner != team:
-            raise StoreError(f"pipeline {pipeline} is a submission of {owner}, not of {team}: pick your own")
+            raise PickError(f"pipeline {pipeline} is a submission of {owner}, not of {team}: pick your own")
         if unpick:
             picked = store.unpick(pipeline, competition.phases.end)
         else:
@@ -215,9 +215,7 @@ def leaderboard_command(store_url: str, config: Path, out: Path, form: str, titl
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise click.ClickException(
-            f"the leaderboard must go to a writable path, {out} is not: {exc.strerror}"
-        ) from None
+        raise OrganizerFault(f"the leaderboard must go to a writable path, {out} is not: {exc.strerror}") from None
     click.echo(f"wrote {out}: {len(rows)} teams, {'final (private)' if final else 'running (public)'}")
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from contracts.errors import RunnerError
+from contracts.errors import RunnerError, SubmissionError
 
 #: The schema this code reads and writes; `MIGRATIONS[v]` takes a store from version v to v + 1.
 SCHEMA_VERSION = 1
@@ -39,6 +39,10 @@ Clock = Callable[[], datetime]
 
 class StoreError(RunnerError):
     """The store cannot be opened, is of another schema version, or does not hold what was asked."""
+
+
+class PickError(SubmissionError):
+    """A team's final pick breaks the rules (picks closed, no score, too many): the team's to change."""
 
 
 @dataclass(frozen=True)
@@ -353,20 +357,20 @@ class Store:
     def set_pick(self, pipeline: str, limit: int, closes_at: datetime | None) -> list[Record]:
         """Pick the submission of `pipeline` as one of its team's finals; return the team's picks.
 
-        Raises StoreError when picks are closed (`closes_at` has passed), the submission has
+        Raises PickError when picks are closed (`closes_at` has passed), the submission has
         no score, or the team already has `limit` picks.
         """
         chosen = self.record(pipeline)
         with self._exclusive():
             now = self.clock()
             if closes_at is not None and now >= closes_at:
-                raise StoreError(f"final picks closed at {_iso(closes_at)}, the end of the competition")
+                raise PickError(f"final picks closed at {_iso(closes_at)}, the end of the competition")
             if chosen.public_tpr is None:
-                raise StoreError(f"pipeline {pipeline} has no score ({chosen.status}): only scored submissions count")
+                raise PickError(f"pipeline {pipeline} has no score ({chosen.status}): only scored submissions count")
             picked = [r.id for r in self._picked(chosen.team)]
             if chosen.id not in picked:
                 if len(picked) >= limit:
-                    raise StoreError(
+                    raise PickError(
                         f"team {chosen.team} already has {len(picked)} final picks, the most allowed: "
                         "unpick one first (python -m challenge pick --unpick)"
                     )
@@ -377,10 +381,10 @@ class Store:
         return self._picked(chosen.team)
 
     def unpick(self, pipeline: str, closes_at: datetime | None) -> list[Record]:
-        """Withdraw the pick of `pipeline`; return its team's picks. Raises StoreError once picks are closed."""
+        """Withdraw the pick of `pipeline`; return its team's picks. Raises PickError once picks are closed."""
         chosen = self.record(pipeline)
         if closes_at is not None and self.clock() >= closes_at:
-            raise StoreError(f"final picks closed at {_iso(closes_at)}, the end of the competition")
+            raise PickError(f"final picks closed at {_iso(closes_at)}, the end of the competition")
         self._rows("DELETE FROM picks WHERE team = ? AND submission_id = ?", [chosen.team, chosen.id])
         return self._picked(chosen.team)
 

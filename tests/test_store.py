@@ -14,7 +14,7 @@ import pytest
 from store_servers import postgres_missing, postgres_server
 
 from challenge.jobs import admit
-from challenge.store import ADMITTED, REFUSED, SCHEMA_VERSION, StoreError, open_store
+from challenge.store import ADMITTED, REFUSED, SCHEMA_VERSION, PickError, StoreError, open_store
 from contracts.competition import Competition, Submissions
 
 T0 = datetime(2019, 5, 20, 10, 0, tzinfo=UTC)
@@ -121,11 +121,11 @@ def test_picks_are_capped_and_close_at_the_end(store_url: str) -> None:
     end = T0 + timedelta(days=1)
     assert [r.pipeline for r in store.set_pick("1", 2, end)] == ["1"]
     assert [r.pipeline for r in store.set_pick("2", 2, end)] == ["1", "2"]
-    with pytest.raises(StoreError, match="already has 2 final picks"):
+    with pytest.raises(PickError, match="already has 2 final picks"):
         store.set_pick("3", 2, end)
     assert [r.pipeline for r in store.unpick("1", end)] == ["2"]
     now[0] = end
-    with pytest.raises(StoreError, match="final picks closed at"):
+    with pytest.raises(PickError, match="final picks closed at"):
         store.set_pick("3", 2, end)
 
 
@@ -133,7 +133,7 @@ def test_an_unscored_submission_cannot_be_picked(store_url: str) -> None:
     store = open_store(store_url, clock=lambda: T0)
     admit(store, Competition(), "team/a", "1", "c", "5")
     store.finish("5", "timeout", "participant", "too slow")
-    with pytest.raises(StoreError, match="pipeline 5 has no score \\(timeout\\)"):
+    with pytest.raises(PickError, match="pipeline 5 has no score \\(timeout\\)"):
         store.set_pick("5", 2, None)
 
 
