@@ -1,6 +1,6 @@
 """Results stores for tests: an SQLite file, or a throwaway PostgreSQL server (Debian's package) on a Unix socket.
 
-The server is made as PLATFORM.md says: a folder owned by `postgres`, initdb with trust
+The server is made as docs/platform.md says: a folder owned by `postgres`, initdb with trust
 authentication, pg_ctl listening on a socket in that folder only (no TCP); stopped and
 removed by the fixture that started it.
 """

@@ -49,7 +49,7 @@ def load_train(data: Path) -> TrainSet:
     if references is None:
         raise TrainDataError(
             f"{folder / REFERENCES_FILE} must exist to train an aggregator; make it with `make data` (make-data "
-            "writes train/references.npz since issue 18); for other data, lay out train/ as DESIGN.md says, with "
+            "writes train/references.npz since issue 18); for other data, lay out train/ as docs/design.md says, with "
             "person_id and descriptor of each train person's references"
         )
     counts = train.frame_counts
