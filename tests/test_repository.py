@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Markdown links to files, [text](path), not to web pages or anchors of the same page.
 LOCAL_LINK = re.compile(r"\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)")
+# Links to a heading of the same page, [text](#anchor).
+PAGE_ANCHOR = re.compile(r"\]\(#([^)\s]+)\)")
 # A Markdown file's name, with or without its folders.
 MARKDOWN_NAME = re.compile(r"\b(?:[\w.-]+/)*[A-Za-z][\w-]*\.md\b")
 # Settings given so that `make help` needs no container engine to answer.
@@ -37,6 +39,19 @@ def test_every_local_link_of_a_document_is_a_file_of_the_repository(document: st
     links = LOCAL_LINK.findall(path.read_text(encoding="utf-8"))
     missing = [link for link in links if not (path.parent / link).exists()]
     assert not missing, f"{document} links to {missing}, which the repository does not hold"
+
+
+def heading_anchor(heading: str) -> str:
+    """Return the anchor a Markdown renderer gives `heading`: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/design.md", "docs/platform.md"])
+def test_every_anchor_of_a_document_names_one_of_its_headings(document: str) -> None:
+    text = (ROOT / document).read_text(encoding="utf-8")
+    headings = {heading_anchor(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")}
+    missing = sorted(set(PAGE_ANCHOR.findall(text)) - headings)
+    assert not missing, f"{document} links to #{missing}, headings it does not have"
 
 
 def test_every_markdown_file_named_in_the_repository_is_in_it() -> None:
