@@ -36,10 +36,14 @@ PODMAN := podman --runtime runc --cgroup-manager cgroupfs
 ifndef CONTAINER
 CONTAINER := $(shell timeout 20 docker info >/dev/null 2>&1 && echo docker || echo podman)
 endif
-CONTAINER_CMD = $(if $(filter podman,$(CONTAINER)),$(PODMAN),$(CONTAINER))
+# CONTAINER=buildah: the organizers' build runner, run by an unprivileged user (a subuid range in
+# /etc/subuid): vfs storage needs no privilege, each RUN step runs in a rootless user namespace
+BUILDAH := buildah --storage-driver vfs
+CONTAINER_CMD = $(if $(filter podman,$(CONTAINER)),$(PODMAN),$(if $(filter buildah,$(CONTAINER)),$(BUILDAH),$(CONTAINER)))
+IMAGE_INSPECT = $(if $(filter buildah,$(CONTAINER)),$(BUILDAH) inspect --type image,$(CONTAINER_CMD) image inspect)
 CUDA_BASE_IMAGE := $(shell sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile)
 ifndef BASE
-BASE := $(shell timeout 60 $(CONTAINER_CMD) image inspect $(CUDA_BASE_IMAGE) >/dev/null 2>&1 && echo cuda || echo local)
+BASE := $(shell timeout 60 $(IMAGE_INSPECT) $(CUDA_BASE_IMAGE) >/dev/null 2>&1 && echo cuda || echo local)
 endif
 # the submission archive a participant uploads (make pack)
 PACK ?= build/submission.tar.gz
@@ -150,6 +154,9 @@ SUBMITTED_FILES := $(shell $(PYTHON) -m contracts.submitted $(SOURCE))
 # both wheelhouses would send 427 MB.
 CONTEXT_FILES := images/entrypoint.sh requirements/image.txt
 CONTEXT_DIR := build/context-$(BASE)
+# hard links, except for buildah's unprivileged user, who may not link files it does not own
+# (fs.protected_hardlinks): it copies them
+CONTEXT_COPY := $(if $(filter buildah,$(CONTAINER)),--reflink=auto,--link)
 # what the image is made of, in a label, so a test can tell whether the image is up to date
 CONTEXT_HASH = $(shell cat $(SOURCE)/Dockerfile $(CONTEXT_FILES) $(addprefix $(SOURCE)/,$(SUBMITTED_FILES)) \
 	| sha256sum | cut -c1-16)-$(BASE)
@@ -176,13 +183,13 @@ endif
 _context: wheels
 	rm -rf $(CONTEXT_DIR)
 	mkdir -p $(CONTEXT_DIR)
-	cp --link --parents $(CONTEXT_FILES) $(WHEELHOUSE)/*.whl $(CONTEXT_DIR)
+	cp $(CONTEXT_COPY) --parents $(CONTEXT_FILES) $(WHEELHOUSE)/*.whl $(CONTEXT_DIR)
 	mkdir -p $(CONTEXT_DIR)/submitted
 	cd $(SOURCE) && cp --no-dereference --parents $(SUBMITTED_FILES) $(abspath $(CONTEXT_DIR))/submitted
 
-## Build IMAGE with CONTAINER (docker or podman); context: what the Dockerfile copies, one wheelhouse (225 MB)
+## Build IMAGE with CONTAINER (docker, podman or buildah); context: what the Dockerfile copies, one wheelhouse (225 MB)
 build: _context _base
-	$(CONTAINER_CMD) build $(if $(filter local,$(BASE)),--network none) \
+	$(CONTAINER_CMD) build $(if $(filter local,$(BASE)),--network none) $(if $(filter buildah,$(CONTAINER)),--isolation rootless) \
 		$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg PYTHON=$(BASE_PYTHON) \
 		--build-arg WHEELHOUSE=$(WHEELHOUSE) --label mcs.context-hash=$(CONTEXT_HASH) --tag $(IMAGE) \
 		--file $(SOURCE)/Dockerfile $(CONTEXT_DIR)

@@ -3,6 +3,7 @@
 # docs/platform.md): debootstrap a minbase bookworm with Python 3 and import it into ENGINE.
 # Idempotent per engine: does nothing when ENGINE already holds the image, and copies it
 # from the other engine when that one holds it (seconds; debootstrap takes a minute).
+# buildah (the unprivileged build user's) only checks that its storage holds the image.
 # Usage: images/make-base-image.sh [IMAGE] [ENGINE]   (defaults: localhost/mcs-base:bookworm podman)
 set -euo pipefail
 
@@ -12,8 +13,19 @@ podman_cmd=(podman --runtime runc --cgroup-manager cgroupfs)
 case "$engine" in
     podman) engine_cmd=("${podman_cmd[@]}") other_cmd=(docker) ;;
     docker) engine_cmd=(docker) other_cmd=("${podman_cmd[@]}") ;;
+    buildah)
+        # the unprivileged build user's own storage: debootstrap needs root, which that user has not
+        if buildah --storage-driver vfs inspect --type image "$image" >/dev/null 2>&1; then
+            echo "base image $image already exists in buildah"
+            exit 0
+        fi
+        echo "make-base-image.sh: buildah's storage for user $(id -un) lacks $image; as root:" \
+            "podman save $image -o /tmp/base.tar, then as $(id -un):" \
+            "buildah --storage-driver vfs pull docker-archive:/tmp/base.tar" >&2
+        exit 1
+        ;;
     *)
-        echo "make-base-image.sh: ENGINE must be podman or docker, got '$engine'" >&2
+        echo "make-base-image.sh: ENGINE must be podman, docker or buildah, got '$engine'" >&2
         exit 2
         ;;
 esac
