@@ -30,7 +30,8 @@ FACE_API_VERSION ?= 1.7.15
 IMAGE ?= localhost/mcs-submission:latest
 # extra options of `python -m submission run` for make run: RUN_ARGS="--cpus 2 --memory 8g"
 RUN_ARGS ?=
-PODMAN := podman --runtime runc --cgroup-manager cgroupfs
+# the runner's podman command (submission/engines/commands.py), read once; needs no venv
+PODMAN := $(shell $(PYTHON) submission/engines/commands.py podman)
 # detected once (`:=`), not at every use; a value given on the command line wins. Each probe
 # has a deadline: a daemon that hangs must not hang every make command.
 ifndef CONTAINER

@@ -42,6 +42,8 @@ from contracts.names import (
     TRAIN_TRACK_COLUMNS,
 )
 from evaluate.metaleaks import LEAK_FIX, LEAK_Z, OrderLeak, measure_orders
+from evaluate.problems import Problems
+from evaluate.tables import TableFixes, read_text_table
 
 _TRACK, _FRAME, _PATH = TRACK_COLUMNS
 _PERSON, _SUBSET = LABEL_COLUMNS[1], LABEL_COLUMNS[2]
@@ -56,33 +58,15 @@ NEGATIVES_ALL_NOTE = (
 )
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One problem: the file it is in (relative to the dataset), what is wrong, and how to fix it."""
-
-    file: str
-    problem: str
-    fix: str
-
-    def __str__(self) -> str:
-        """Return ``file: problem; fix: ...`` on one line."""
-        return f"{self.file}: {self.problem}; fix: {self.fix}"
-
-
 @dataclass
-class Report:
+class Report(Problems):
     """The findings and, for the summary, what was counted on the way and what the organizer must know (`notes`)."""
 
-    findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     negatives: dict[str, int] = field(default_factory=dict)
     fpr: tuple[float, ...] = ()
     notes: list[str] = field(default_factory=list)
     orders: list[OrderLeak] = field(default_factory=list)
-
-    def add(self, file: str, problem: str, fix: str) -> None:
-        """Record one finding."""
-        self.findings.append(Finding(file, problem, fix))
 
 
 def check_dataset(root: Path, progress: bool = False) -> Report:
@@ -148,25 +132,15 @@ def _check_tracks(
 
 
 def _read_csv(path: Path, name: str, columns: Iterable[str], report: Report) -> pd.DataFrame | None:
-    if not path.is_file():
-        report.add(name, "is missing", f"write it with the columns {','.join(columns)}")
-        return None
-    try:
-        # Ids are text, never numbers (contracts.ids): an md5 such as "1e10..." must not become a float.
-        table = pd.read_csv(path, dtype=dict.fromkeys(_ID_COLUMNS, str), keep_default_na=False)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        report.add(name, f"cannot be read as CSV: {exc}", "write a comma-separated file with a header row")
-        return None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        report.add(
-            name,
-            f"lacks the columns {', '.join(missing)} (has {', '.join(map(str, table.columns))})",
-            f"write the header {','.join(columns)}",
-        )
-        return None
-    if table.empty:
-        report.add(name, "has no rows", "list at least one track")
+    columns = tuple(columns)
+    fixes = TableFixes(
+        missing=f"write it with the columns {','.join(columns)}",
+        unreadable="write a comma-separated file with a header row",
+        columns=f"write the header {','.join(columns)}",
+        empty="list at least one track",
+    )
+    table = read_text_table(path, name, columns, _ID_COLUMNS, fixes, report)
+    if table is None:
         return None
     usable = True
     for column in (c for c in _ID_COLUMNS if c in columns):

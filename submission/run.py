@@ -2,7 +2,8 @@
 
 Each step returns what it found (the engine, how the process ended, what /output holds),
 and the status comes from one place: `verdict.judge_evidence` for a run that started,
-an explicit verdict for every way a run can end before that.
+an explicit verdict for every way a run can end before that. What the steps returned is
+noted in `Facts`; `build_report` alone turns the facts and the verdict into run.json.
 """
 
 from __future__ import annotations
@@ -73,77 +74,108 @@ def run_submission(
             )
             warn(f"WARNING: {message}")
             log.write("runner", message)
-        report = _new_report(settings)
+        facts = Facts()
         try:
             record = RunRecord.open(state_dir(), uuid.uuid4().hex[:12], settings.run_dir)
         except OSError as exc:
-            report.message = (
+            verdict: Verdict = (
+                Status.ENGINE_ERROR,
                 f"cannot keep the run's record in {state_dir()} ({exc.strerror}); make that folder writable "
-                f"or point {STATE_DIR_VARIABLE} at one"
+                f"or point {STATE_DIR_VARIABLE} at one",
             )
-            log.write("runner", report.message)
+            log.write("runner", verdict[1])
             log.close()
+            report = build_report(settings, facts, verdict)
             write_report(files, report)
             return report
-        report.run_id = record.run_id
+        facts.run_id = record.run_id
         # Until the run ends, run.json says what it will say if the runner is killed.
-        report.message = "the run has not ended; if this stays after the runner is gone, the runner was killed"
-        write_report(files, report)
+        verdict = Status.ENGINE_ERROR, NOT_ENDED_MESSAGE
+        write_report(files, build_report(settings, facts, verdict))
         try:
-            report.status, report.message = _run(settings, report, record, log, progress, warn)
+            verdict = _run(settings, facts, record, log, progress, warn)
         except RunInterrupted as exc:
-            report.status = Status.ENGINE_ERROR
-            report.message = f"the run was interrupted: {exc}; the submission was stopped and nothing is scored"
-            log.write("runner", report.message)
+            verdict = (
+                Status.ENGINE_ERROR,
+                f"the run was interrupted: {exc}; the submission was stopped and nothing is scored",
+            )
+            log.write("runner", verdict[1])
             raise
         except RunnerError as exc:
             # A setup the organizer can fix (a folder without solution.py, a volume that cannot be made).
-            report.status = Status.ENGINE_ERROR
-            report.message = str(exc)
-            log.write("runner", report.message)
+            verdict = Status.ENGINE_ERROR, str(exc)
+            log.write("runner", verdict[1])
         except Exception as exc:
-            report.status = Status.ENGINE_ERROR
-            report.message = (
+            verdict = (
+                Status.ENGINE_ERROR,
                 f"the runner failed ({type(exc).__name__}: {exc}); the submission was stopped. "
-                "This is the organizers' problem, not the submission's: report it with log.txt"
+                "This is the organizers' problem, not the submission's: report it with log.txt",
             )
             for line in traceback.format_exc().splitlines():
                 log.write("runner", line)
         finally:
             log.close()
-            report.log_truncated = log.truncated
-            if log.truncated:
-                report.message += (
-                    f"; log.txt was cut: its middle is dropped to keep it under "
-                    f"{format_size(settings.log_limit_bytes)} (--log-limit), print less"
-                )
             view = participant_view(files.read(LOG_FILE), settings.participant_log_bytes)
             files.write_atomically(PARTICIPANT_LOG_FILE, view)
-            report.message = bounded_message(report.message)
+            report = build_report(settings, facts, verdict, log_truncated=log.truncated)
             write_report(files, report)
             record.close()
     return report
 
 
-def _new_report(settings: RunSettings) -> RunReport:
-    """The report before anything ran: the settings, and engine_error until a step says otherwise."""
-    return RunReport(
-        status=Status.ENGINE_ERROR,
-        message="",
-        engine=settings.engine,
+#: run.json's message while the run goes on: what it says if the runner is killed.
+NOT_ENDED_MESSAGE = "the run has not ended; if this stays after the runner is gone, the runner was killed"
+
+
+def build_report(settings: RunSettings, facts: Facts, verdict: Verdict, log_truncated: bool = False) -> RunReport:
+    """Return run.json for a run with these `settings`, what its steps found (`facts`) and its `verdict`.
+
+    The one place a report is made: the status and message are the verdict's (the message
+    bounded, with a note when log.txt was cut); whose fault a non-ok status is follows from
+    the status (RunReport.to_json). Fields no step reached keep their defaults.
+    """
+    status, message = verdict
+    if log_truncated:
+        message += (
+            f"; log.txt was cut: its middle is dropped to keep it under "
+            f"{format_size(settings.log_limit_bytes)} (--log-limit), print less"
+        )
+    limits: dict[str, object] = {
+        "cpus": settings.cpus,
+        "memory": format_size(settings.memory_bytes),
+        "pids": settings.pids_limit,
+        "gpus": "none (no GPU on this host)" if facts.no_gpu else str(settings.gpus),
+        "output": format_size(settings.output_limit_bytes),
+    }
+    if facts.unbounded_output is not None:
+        limits["output"] = f"not enforced ({facts.unbounded_output})"
+    if facts.output_files_limit is not None:
+        limits["output_files"] = facts.output_files_limit
+    report = RunReport(
+        status=status,
+        message=bounded_message(message),
+        engine=facts.engine or settings.engine,
         time_limit_s=settings.time_limit_s,
         image=settings.image,
         log_path=str(settings.run_dir / LOG_FILE),
+        log_truncated=log_truncated,
         data_dir=str(settings.data_dir),
         output_dir=str(settings.output_dir),
-        limits={
-            "cpus": settings.cpus,
-            "memory": format_size(settings.memory_bytes),
-            "pids": settings.pids_limit,
-            "gpus": str(settings.gpus),
-            "output": format_size(settings.output_limit_bytes),
-        },
+        limits=limits,
+        cgroup=facts.cgroup,
+        command=list(facts.command),
+        execution_provider=facts.execution_provider,
+        run_id=facts.run_id,
     )
+    if facts.ended is not None:
+        result = facts.ended.result
+        report.organizer_warnings = list(result.teardown_problems)
+        report.exit_code = result.submission_exit_code
+        report.wall_s, report.started_at, report.finished_at = result.wall_s, result.started_at, result.finished_at
+        report.peak_memory_bytes = facts.ended.peak_memory_bytes
+    if facts.usage:
+        report.output_bytes, report.output_files = facts.usage.bytes_used, facts.usage.files
+    return report
 
 
 @dataclass(frozen=True)
@@ -153,6 +185,26 @@ class Ended:
     result: ProcessResult
     oom_kills: int
     peak_memory_bytes: int | None
+
+
+@dataclass
+class Facts:
+    """What the run's steps returned so far, for `build_report`; a step the run did not reach leaves its default."""
+
+    run_id: str | None = None
+    #: The engine that ran the submission (None: none was picked; the report names the asked-for one).
+    engine: str | None = None
+    #: --gpus asked for a GPU that this host lacks: the run went without.
+    no_gpu: bool = False
+    #: Why /output was not size-limited (None: it was, or no step got that far).
+    unbounded_output: str | None = None
+    #: The file limit of the bounded /output.
+    output_files_limit: int | None = None
+    cgroup: str | None = None
+    command: list[str] = field(default_factory=list)
+    ended: Ended | None = None
+    usage: OutputUsage | None = None
+    execution_provider: str = "unknown"
 
 
 @dataclass
@@ -167,25 +219,25 @@ class Collected:
 
 def _run(
     settings: RunSettings,
-    report: RunReport,
+    facts: Facts,
     record: RunRecord,
     log: CappedLog,
     progress: Callable[[str], None] | None,
     warn: Callable[[str], None],
 ) -> Verdict:
-    """Run the submission; return its status and message. Fills in what each step learned."""
+    """Run the submission; return its status and message. Notes in `facts` what each step returned."""
     engine, reason = _pick_engine(settings, log)
     if engine is None:
         log.write("runner", f"engine error: {reason}")
         return Status.ENGINE_ERROR, reason
-    report.engine = engine.name
+    facts.engine = engine.name
     if not engine.isolated:
         warn("WARNING: the local engine runs the submission on the host with NO isolation: files, network")
         warn("WARNING: and ground truth are all within its reach. Use it only for code you trust.")
     if settings.gpus.number != 0 and not host_has_gpu():
         log.write("runner", "no GPU on this host: running without one (--gpus none)")
         settings = dataclasses.replace(settings, gpus=Gpus("none"))
-        report.limits["gpus"] = "none (no GPU on this host)"
+        facts.no_gpu = True
     image_problem = engine.image_problem(settings) if isinstance(engine, ContainerEngine) else None
     if image_problem:
         log.write("runner", image_problem)
@@ -201,14 +253,14 @@ def _run(
         volume, unbounded = _make_output_volume(settings, engine, scratch)
         if volume:
             record.note(mount=str(settings.output_dir))
-            report.limits["output_files"] = inode_limit(settings.output_limit_bytes)
+            facts.output_files_limit = inode_limit(settings.output_limit_bytes)
         else:
             message = f"/output is not size-limited ({unbounded}): a submission can fill the disk"
             warn(f"WARNING: {message}")
             log.write("runner", message)
-            report.limits["output"] = f"not enforced ({unbounded})"
+            facts.unbounded_output = unbounded
         try:
-            ended = _supervise(engine, settings, scratch, report, record, log, progress, warn)
+            ended = _supervise(engine, settings, scratch, facts, record, log, progress, warn)
             collected.usage = volume.usage() if volume else None
         finally:
             if volume:
@@ -216,16 +268,11 @@ def _run(
     if isinstance(ended, str):
         return Status.ENGINE_ERROR, ended
     result = ended.result
-    report.organizer_warnings = list(result.teardown_problems)
-    report.exit_code = result.submission_exit_code
-    report.wall_s, report.started_at, report.finished_at = result.wall_s, result.started_at, result.finished_at
-    report.peak_memory_bytes = ended.peak_memory_bytes
-    if collected.usage:
-        report.output_bytes, report.output_files = collected.usage.bytes_used, collected.usage.files
+    facts.ended, facts.usage = ended, collected.usage
     if collected.lost:
         return Status.ENGINE_ERROR, collected.lost
     solution = read_untrusted_json(settings.output_dir / SOLUTION_REPORT_FILE) or {}
-    report.execution_provider = untrusted_string(solution.get("execution_provider"))
+    facts.execution_provider = untrusted_string(solution.get("execution_provider"))
     tracks = tracks_done(read_untrusted_json(settings.output_dir / PROGRESS_FILE))
     verdict = judge(settings, engine, result, ended.oom_kills, collected.usage, collected.skipped, log, tracks)
     log.write("runner", f"status {verdict[0]}: {verdict[1]}")
@@ -255,7 +302,7 @@ def _supervise(
     engine: Engine,
     settings: RunSettings,
     scratch: Path,
-    report: RunReport,
+    facts: Facts,
     record: RunRecord,
     log: CappedLog,
     progress: Callable[[str], None] | None,
@@ -264,12 +311,12 @@ def _supervise(
     """Run the submission in its cgroup, with a watchdog that ends it should the runner be killed;
     return how it ended, or why it could not start."""
     cgroup = _make_cgroup(settings, engine, log, warn)
-    report.cgroup = cgroup.relative if cgroup else None
+    facts.cgroup = cgroup.relative if cgroup else None
     if cgroup:
         record.note(cgroup=cgroup_fields(cgroup))
     try:
         launch = engine.launch(settings, cgroup.relative if cgroup else None, _run_name(cgroup), scratch)
-        report.command = launch.argv
+        facts.command = launch.argv
         if isinstance(engine, ContainerEngine) and launch.container:
             record.note(container={"base": list(engine.base), "name": launch.container})
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from submission.engines.container import PODMAN_BASE
+
 ROOT = Path(__file__).resolve().parent.parent
 # Markdown links to files, [text](path), not to web pages or anchors of the same page.
 LOCAL_LINK = re.compile(r"\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)")
@@ -69,6 +71,19 @@ def test_every_markdown_file_named_in_the_repository_is_in_it() -> None:
 def test_what_make_ci_local_leaves_in_the_checkout_is_ignored(left: str) -> None:
     done = subprocess.run(["git", "check-ignore", "--quiet", "--no-index", left], cwd=ROOT)
     assert done.returncode == 0, f"{left} (left by make ci-local's jobs) is not in .gitignore"
+
+
+def test_the_makefile_drives_podman_with_the_runners_base_command() -> None:
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "-s", "--eval", "show-podman: ; @echo $(PODMAN)", "show-podman"]
+        + ["CONTAINER=podman", "BASE=local"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert shown.stdout.split() == list(PODMAN_BASE)
 
 
 def test_make_help_prints_no_colour_codes_into_a_pipe() -> None:

@@ -28,6 +28,7 @@ from contracts.status import RUN_REPORT_FIELDS, Status
 from submission.engines import make_engine
 from submission.engines.container import ContainerState
 from submission.isolation.cgroup import CgroupV1, CgroupV2, RunCgroup
+from submission.isolation.leftovers import STATE_DIR_VARIABLE
 from submission.isolation.output_volume import OutputVolume
 from submission.isolation.rlimits import rlimit_setter
 from submission.reporting.logs import CappedLog
@@ -441,6 +442,22 @@ def _in_process_run(dataset: Path, run_dir: Path, engine: str, command: tuple[st
     )
     prepare_run_dir(settings.run_dir, force=False)
     return run_submission(settings, warn=lambda message: None)
+
+
+def test_a_run_without_a_place_for_its_record_is_an_engine_error_with_the_settings_in_its_report(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run stops before any step: run.json still names the asked-for engine and the limits in force."""
+    not_a_folder = tmp_path / "state"
+    not_a_folder.write_text("a file where the records' folder should be")
+    monkeypatch.setenv(STATE_DIR_VARIABLE, str(not_a_folder))
+    report = _in_process_run(dataset, tmp_path / "run", "local")
+    document = json.loads((tmp_path / "run" / RUN_REPORT_FILE).read_text())
+    assert report.status is Status.ENGINE_ERROR and document["fault"] == "organizer"
+    assert report.message.startswith(f"cannot keep the run's record in {not_a_folder} (")
+    assert report.message.endswith(f"make that folder writable or point {STATE_DIR_VARIABLE} at one")
+    assert document["engine"] == "local" and document["run_id"] is None and document["command"] == []
+    assert document["limits"]["pids"] == report.limits["pids"] and "output_files" not in document["limits"]
 
 
 def test_a_launch_that_fails_is_an_engine_error_that_says_the_engine_could_not_start(

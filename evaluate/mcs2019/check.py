@@ -38,7 +38,8 @@ from evaluate.mcs2019.layout import (
     TRAIN_TABLE,
     WARP_PATH,
 )
-from evaluate.mcs2019.read import FILE_ROWS, LINE, ROW, Original, Problems
+from evaluate.mcs2019.read import FILE_ROWS, LINE, ROW, Original
+from evaluate.problems import Problems
 
 FRAME = TRACK_COLUMNS[1]
 #: Column of the plan's frame tables: the original image's absolute path.

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from contracts.errors import RunnerError
 from contracts.names import PRIVATE, PUBLIC, SUBSETS
-from evaluate.checkdata import Finding
 from evaluate.datagen.writer import check_replaceable
 from evaluate.mcs2019.check import SUBSET, plan_import
 from evaluate.mcs2019.layout import PERSON_ID, TRACK_ID
-from evaluate.mcs2019.read import Problems, read_original
+from evaluate.mcs2019.read import read_original
 from evaluate.mcs2019.write import write_dataset
+from evaluate.problems import Finding, Problems
 
 
 class OriginalDataError(RunnerError):

@@ -9,14 +9,13 @@ run on the rest and the organizer sees every problem in one pass.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from contracts.ids import few
-from evaluate.checkdata import Finding
 from evaluate.mcs2019.layout import (
     FRAME_ID,
     IMAGES_DIR,
@@ -35,6 +34,8 @@ from evaluate.mcs2019.layout import (
     TRAIN_NEEDS,
     TRAIN_TABLE,
 )
+from evaluate.problems import Problems
+from evaluate.tables import TableFixes, read_text_table
 
 #: Column added to every table: the row's line in its CSV file (the header is line 1).
 LINE = "_line"
@@ -48,17 +49,6 @@ _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 _ID_COLUMNS = (TRACK_ID, PERSON_ID)
 _GET_THE_FILE = "copy it from the organizers' MCS2019 data into the --from folder"
-
-
-@dataclass
-class Problems:
-    """Every problem found so far, each a `Finding` (file, problem, fix) printed on one line."""
-
-    findings: list[Finding] = field(default_factory=list)
-
-    def add(self, file: str, problem: str, fix: str) -> None:
-        """Record one problem in `file` and its fix."""
-        self.findings.append(Finding(file, problem, fix))
 
 
 @dataclass(frozen=True)
@@ -108,27 +98,15 @@ def read_table(path: Path, needs: tuple[str, ...], problems: Problems) -> pd.Dat
     columns `_line` (line in the file) and `_row` (position, which .npy rows follow) are added,
     and ``attrs["file_rows"]`` holds the file's row count.
     """
+    fixes = TableFixes(
+        missing=_GET_THE_FILE,
+        unreadable=_GET_THE_FILE + " again; it must have a header row",
+        columns=f"use the organizers' copy, which has {', '.join(needs)}",
+        empty=_GET_THE_FILE,
+    )
     name = path.name
-    if not path.is_file():
-        problems.add(name, "is missing", _GET_THE_FILE)
-        return None
-    try:
-        table = pd.read_csv(
-            path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=False, na_values=[""], low_memory=False
-        )
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        problems.add(name, f"cannot be read as CSV: {exc}", _GET_THE_FILE + " again; it must have a header row")
-        return None
-    missing = [c for c in needs if c not in table.columns]
-    if missing:
-        problems.add(
-            name,
-            f"lacks the columns {', '.join(missing)} (has {', '.join(map(str, table.columns))})",
-            f"use the organizers' copy, which has {', '.join(needs)}",
-        )
-        return None
-    if table.empty:
-        problems.add(name, "has no rows", _GET_THE_FILE)
+    table = read_text_table(path, name, needs, TEXT_COLUMNS, fixes, problems, empty_is_na=True)
+    if table is None:
         return None
     table[ROW] = np.arange(len(table))
     table[LINE] = table[ROW] + 2

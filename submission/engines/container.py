@@ -18,13 +18,12 @@ from pathlib import Path
 from contracts.competition import Gpus
 from contracts.names import CONTAINER_DATA, CONTAINER_OUTPUT
 from submission.engines.base import Engine, Launch, environment
+from submission.engines.commands import DOCKER_BASE, PODMAN_BASE
 from submission.isolation.cgroup import CPU_PERIOD_US, cpu_quota_us
 from submission.isolation.privileges import SANDBOX_UID
 from submission.isolation.seccomp import container_args
 from submission.settings import EngineName, RunSettings
 
-PODMAN_BASE = ("podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs")
-DOCKER_BASE = ("docker",)
 # What docker and podman report as the start time of a container that never started.
 _NEVER_STARTED = ("", "0001-01-01T00:00:00Z")
 
