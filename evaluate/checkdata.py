@@ -41,7 +41,7 @@ from contracts.names import (
     TRAIN_DIR,
     TRAIN_TRACK_COLUMNS,
 )
-from evaluate.metaleaks import LEAK_FIX, LEAK_Z, OrderLeak, measure_orders
+from evaluate.metaleaks import LEAK_Z, OrderLeak, leak_fix, measure_orders
 from evaluate.problems import Problems
 from evaluate.tables import TableFixes, read_text_table
 
@@ -365,7 +365,7 @@ def _check_metadata(root: Path, tracks: pd.DataFrame | None, labels: pd.DataFram
     report.orders = measure_orders(test_dir, [t for t, _ in present], [p for _, p in present], by_track)
     for order in report.orders:
         if order.leaks:
-            report.add(TEST_DIR, f"the {order.order} order of the test files {_told(order)}", LEAK_FIX)
+            report.add(TEST_DIR, f"the {order.order} order of the test files {_told(order)}", leak_fix(order.order))
 
 
 def _told(order: OrderLeak) -> str:

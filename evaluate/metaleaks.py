@@ -1,10 +1,10 @@
 """Measuring what test/'s file metadata tells about subsets and persons (issue 16).
 
 A submission sees, for every test image, its times, inode number, name and the order its
-folder lists it in. The access time moves when the organizer reads a file (the sandbox
-mounts test/ read-only, so a submission's reads do not move it): it is measured too. For
-each of these orders the tracks are ranked (a track by its first frame in that order) and
-two things are measured:
+folder lists it in; and, for every track, its id and where tracks.csv puts it. The access
+time moves when the organizer reads a file (the sandbox mounts test/ read-only, so a
+submission's reads do not move it): it is measured too. For each of these orders the
+tracks are ranked (a track by its first frame in that order) and two things are measured:
 
 - subset: Spearman's rank correlation between the order and the subset (public 1,
   private 0), with its z = |rho| * sqrt(n - 1), about standard normal when the order is
@@ -33,11 +33,26 @@ LEAK_FIX = (
     "order and give every file one time; for data made otherwise, copy test/ file by file in a shuffled order "
     "into a new folder, then `touch -d 2019-05-01` every file and folder of it, also in a shuffled order"
 )
+#: The orders that are not the files' own metadata, and the fix of each.
+TRACK_ORDER_FIXES = {
+    "tracks.csv row": "write tracks.csv with its tracks in a random order (make-data and import-mcs2019 do)",
+    "track id": (
+        "give the test tracks ids drawn at random, unrelated to person and subset (make-data does; "
+        "MCS2019's md5 ids are)"
+    ),
+}
+
+
+def leak_fix(order: str) -> str:
+    """Return how to remove a leak of `order` (one of OrderLeak's orders)."""
+    return TRACK_ORDER_FIXES.get(order, LEAK_FIX)
 
 
 @dataclass(frozen=True)
 class OrderLeak:
-    """What one order of the test files (`order`: mtime, atime, ctime, inode, name, listing) tells.
+    """What one order of the test tracks tells.
+
+    `order`: mtime, atime, ctime, inode, name, listing (the files'), tracks.csv row, track id.
 
     `subset_rho` / `subset_z`: Spearman's rho between the order and the subset, and its z.
     `same_person` / `expected_same_person` / `person_z`: neighbouring tracks of one person,
@@ -87,6 +102,9 @@ def measure_orders(
     orders: dict[str, list[Any]] = {name: [getattr(s, field) for s in stats] for name, field in _STAT_ORDERS.items()}
     orders["name"] = [path for _, path in rows]
     orders["listing"] = [listed(path) for _, path in rows]
+    orders["tracks.csv row"] = list(range(len(rows)))
+    numeric = all(track.isdecimal() for track, _ in rows)
+    orders["track id"] = [int(track) if numeric else track for track, _ in rows]
     tracks = sorted({track for track, _ in rows})
     person = np.array([labels[track][0] for track in tracks])
     public = np.array([labels[track][1] for track in tracks], dtype=np.float64)

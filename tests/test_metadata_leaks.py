@@ -44,7 +44,7 @@ from evaluate.datagen.writer import generate
 from evaluate.groundtruth import load_groundtruth
 from evaluate.mcs2019.importer import import_mcs2019
 from evaluate.mcs2019.replica import write_replica
-from evaluate.metaleaks import LEAK_Z
+from evaluate.metaleaks import LEAK_Z, leak_fix, measure_orders
 from evaluate.scoring import score_submission
 from evaluate.testfiles import FILE_TIME_NS
 
@@ -187,3 +187,35 @@ def test_data_written_the_old_way_leaks_and_check_data_refuses_it(written_the_ol
         assert f"- {TEST_DIR}: the {order} order of the test files sorts public from private" in result.output
     assert "groups tracks by person" in result.output
     assert "fix: rewrite the data with `python -m evaluate make-data`" in result.output
+
+
+def _tracks_folder(folder: Path, track_ids: list[int], rows: list[int]) -> tuple[list[str], list[str]]:
+    """Write one image per track, in a random order with one time; return tracks.csv's columns in `rows` order."""
+    rng = np.random.default_rng(3)
+    for index in rng.permutation(len(track_ids)):
+        image = folder / "images" / str(track_ids[index]) / "0.jpg"
+        image.parent.mkdir(parents=True)
+        image.write_bytes(b"jpeg")
+        os.utime(image, ns=(FILE_TIME_NS, FILE_TIME_NS))
+    return [str(track_ids[i]) for i in rows], [f"images/{track_ids[i]}/0.jpg" for i in rows]
+
+
+@pytest.mark.parametrize("leak", ["tracks.csv row", "track id"])
+def test_the_order_of_tracks_csv_and_of_the_track_ids_are_measured_too(tmp_path: Path, leak: str) -> None:
+    """Tracks written person by person, public first: by their rows in tracks.csv, or by their ids."""
+    persons = np.repeat(np.arange(100), 2)  # 200 tracks, persons 0-49 public, 50-99 private
+    labels_by_index = [(str(person), bool(person < 50)) for person in persons]
+    rng = np.random.default_rng(4)
+    in_person_order = list(range(persons.size))
+    shuffled = [int(i) for i in rng.permutation(persons.size)]
+    if leak == "tracks.csv row":
+        track_ids, rows = [int(i) for i in rng.permutation(persons.size) + 1], in_person_order
+    else:
+        track_ids, rows = [i + 1 for i in in_person_order], shuffled
+    frame_track, frame_path = _tracks_folder(tmp_path, track_ids, rows)
+    labels = {str(track_ids[i]): labels_by_index[i] for i in range(persons.size)}
+    orders = {order.order: order for order in measure_orders(tmp_path, frame_track, frame_path, labels)}
+    assert orders[leak].leaks and orders[leak].subset_z > LEAK_Z and orders[leak].person_z > LEAK_Z, orders[leak]
+    other = "track id" if leak == "tracks.csv row" else "tracks.csv row"
+    assert not orders[other].leaks, orders[other]
+    assert leak_fix(leak) != leak_fix("mtime")
