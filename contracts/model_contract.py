@@ -17,6 +17,9 @@ from typing import Any, Final
 MAX_IR_VERSION: Final = 9
 MAX_OPSET: Final = 19
 DESCRIPTOR_AXIS: Final = "D"
+#: The aggregator's input and output (solution.py spells them out: it imports nothing of the project).
+AGGREGATOR_INPUT: Final = "frame_descriptors"
+AGGREGATOR_OUTPUT: Final = "track_descriptors"
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ MODEL_CONTRACTS: Final[dict[str, ModelContract]] = {
         outputs=(Tensor("descriptors", "float32", ("N", DESCRIPTOR_AXIS)),),
     ),
     "aggregator.onnx": ModelContract(
-        inputs=(Tensor("frame_descriptors", "float32", ("T", "F", DESCRIPTOR_AXIS)),),
-        outputs=(Tensor("track_descriptors", "float32", ("T", DESCRIPTOR_AXIS)),),
+        inputs=(Tensor(AGGREGATOR_INPUT, "float32", ("T", "F", DESCRIPTOR_AXIS)),),
+        outputs=(Tensor(AGGREGATOR_OUTPUT, "float32", ("T", DESCRIPTOR_AXIS)),),
     ),
 }
 

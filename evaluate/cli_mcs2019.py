@@ -17,8 +17,6 @@ from evaluate.datagen.writer import DatasetExistsError
 from evaluate.mcs2019.importer import OriginalDataError, import_mcs2019
 from evaluate.mcs2019.replica import make_replica
 
-#: Exit code for original files that cannot be imported, as click uses for a bad argument.
-
 
 @click.command("import-mcs2019")
 @click.option(

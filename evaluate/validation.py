@@ -21,14 +21,13 @@ import onnxruntime as ort
 
 from contracts.competition import Metric
 from contracts.errors import RunnerError
+from contracts.model_contract import AGGREGATOR_INPUT, AGGREGATOR_OUTPUT
 from evaluate.groundtruth import SubsetTruth
 from evaluate.metrics import negated_distances, normalize_rows
 from evaluate.reports import format_table, fpr_label
 from evaluate.scoring import SubsetScore, score_subset
 from evaluate.trainset import TrainDataError, TrainSet, read_train_references, split_train_tracks
 
-AGGREGATOR_INPUT = "frame_descriptors"
-AGGREGATOR_OUTPUT = "track_descriptors"
 SUBSET_NAME = "train"
 # Query tracks scored against all references at once in diagnose(): bounds its [block, R] matrix.
 DIAGNOSE_BLOCK_ROWS = 1024

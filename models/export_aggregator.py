@@ -14,10 +14,11 @@ import sys
 import numpy as np
 import onnx
 
+from contracts.model_contract import AGGREGATOR_INPUT, AGGREGATOR_OUTPUT
 from models.onnx_export import FLOAT, MODELS_DIR, GraphBuilder, save, tensor_info
 
-INPUT_NAME = "frame_descriptors"
-OUTPUT_NAME = "track_descriptors"
+INPUT_NAME = AGGREGATOR_INPUT
+OUTPUT_NAME = AGGREGATOR_OUTPUT
 DESCRIPTOR_SIZE = 128
 # As torch.nn.functional.normalize: far below any real descriptor norm (about 1 here),
 # far above float32's smallest normal number, so the division stays finite.
@@ -30,15 +31,27 @@ def build_aggregator(descriptor_size: int = DESCRIPTOR_SIZE) -> onnx.ModelProto:
     Raises onnx's errors when the graph does not check.
     """
     builder = GraphBuilder()
-    mean = builder.op("ReduceMean", [INPUT_NAME], "mean_over_frames", axes=[1], keepdims=0)
-    norm = builder.op("ReduceL2", [mean], "norm", axes=[1], keepdims=1)
+    normalize_rows(builder, builder.op("ReduceMean", [INPUT_NAME], "mean_over_frames", axes=[1], keepdims=0))
+    return aggregator_model(builder, "mean_l2_aggregator", descriptor_size, "models/export_aggregator.py")
+
+
+def normalize_rows(builder: GraphBuilder, tensor: str) -> None:
+    """Add to `builder` the nodes that divide `tensor` [T, D] by max(its rows' L2 norm, EPSILON) into OUTPUT_NAME."""
+    norm = builder.op("ReduceL2", [tensor], "norm", axes=[1], keepdims=1)
     norm = builder.op("Max", [norm, builder.constant("epsilon", np.array(EPSILON, np.float32))], "clamped_norm")
-    builder.op("Div", [mean, norm], "normalize", output=OUTPUT_NAME)
+    builder.op("Div", [tensor, norm], "normalize", output=OUTPUT_NAME)
+
+
+def aggregator_model(builder: GraphBuilder, name: str, descriptor_size: int, producer: str) -> onnx.ModelProto:
+    """Return `builder`'s graph as an aggregator: INPUT_NAME float32 [T, F, D] -> OUTPUT_NAME [T, D], T and F dynamic.
+
+    Raises onnx's errors when the graph does not check.
+    """
     return builder.model(
-        "mean_l2_aggregator",
+        name,
         [tensor_info(INPUT_NAME, FLOAT, ["T", "F", descriptor_size])],
         [tensor_info(OUTPUT_NAME, FLOAT, ["T", descriptor_size])],
-        producer="models/export_aggregator.py",
+        producer=producer,
     )
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from models.export_aggregator import DESCRIPTOR_SIZE, EPSILON, INPUT_NAME, OUTPUT_NAME
-from models.onnx_export import FLOAT, MODELS_DIR, GraphBuilder, tensor_info
+from models.export_aggregator import DESCRIPTOR_SIZE, INPUT_NAME, aggregator_model, normalize_rows
+from models.onnx_export import MODELS_DIR, GraphBuilder
 
 #: Frames dropped per track (the farthest from the track's mean); at least one frame stays.
 DROP = 3
@@ -45,16 +45,9 @@ def build_trimmed_mean(descriptor_size: int = DESCRIPTOR_SIZE, drop: int = DROP)
     )
     index = b.op("Expand", [index, index_shape], "closest_index_per_value")
     kept = b.op("GatherElements", [INPUT_NAME, index], "kept_frames", axis=1)
-    mean = b.op("ReduceMean", [kept], "mean_of_kept", axes=[1], keepdims=0)
-    norm = b.op("ReduceL2", [mean], "norm", axes=[1], keepdims=1)
-    norm = b.op("Max", [norm, b.constant("epsilon", np.array(EPSILON, np.float32))], "clamped_norm")
-    b.op("Div", [mean, norm], "normalize", output=OUTPUT_NAME)
-    return b.model(
-        "trimmed_mean_aggregator",
-        [tensor_info(INPUT_NAME, FLOAT, ["T", "F", descriptor_size])],
-        [tensor_info(OUTPUT_NAME, FLOAT, ["T", descriptor_size])],
-        producer="models/examples/trimmed_mean_graph.py",
-    )
+    # The baseline's last steps: L2 normalization, and the contract's signature.
+    normalize_rows(b, b.op("ReduceMean", [kept], "mean_of_kept", axes=[1], keepdims=0))
+    return aggregator_model(b, "trimmed_mean_aggregator", descriptor_size, "models/examples/trimmed_mean_graph.py")
 
 
 def main(argv: list[str] | None = None) -> None:
