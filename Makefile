@@ -16,7 +16,8 @@ FORCE ?=
 # the folder of MCS2019's original files (test_df.csv, track_order_df.csv, ...) for make import-mcs2019
 FROM ?=
 PYTEST_ARGS ?=
-# make train-aggregator: the learned aggregator (gated or attention, training/model.py), its epochs, its file
+# make train-aggregator: the learned aggregator (gated or attention, training/model.py), its epochs, its file;
+# AGGREGATOR is also the model make validate scores
 ARCH ?= gated
 EPOCHS ?= 40
 AGGREGATOR ?= models/aggregator.onnx
@@ -282,8 +283,7 @@ eval: $(STAMP) $(DATASET)
 score: $(STAMP)
 	$(PY) -m evaluate score --descriptors $(RUN_DIR)/output/descriptors.npz --gt $(DATA)/gt --out $(RUN_DIR) --config $(DATA)/competition.yaml
 
-# the aggregator `make validate` scores on the train persons; VALIDATE_ARGS="--fpr 1e-3 --worst 10" adds options
-AGGREGATOR ?= models/aggregator.onnx
+# options of `make validate` (which scores AGGREGATOR on the train persons): VALIDATE_ARGS="--fpr 1e-3 --worst 10"
 VALIDATE_ARGS ?=
 
 ## Score AGGREGATOR on the train persons of DATA (the metric of its competition.yaml); the worst tracks, their frames
