@@ -84,10 +84,7 @@ def run_submission(
                 f"or point {STATE_DIR_VARIABLE} at one",
             )
             log.write("runner", verdict[1])
-            log.close()
-            report = build_report(settings, facts, verdict)
-            write_report(files, report)
-            return report
+            return _finish(files, log, settings, facts, verdict)
         facts.run_id = record.run_id
         # Until the run ends, run.json says what it will say if the runner is killed.
         verdict = Status.ENGINE_ERROR, NOT_ENDED_MESSAGE
@@ -114,12 +111,18 @@ def run_submission(
             for line in traceback.format_exc().splitlines():
                 log.write("runner", line)
         finally:
-            log.close()
-            view = participant_view(files.read(LOG_FILE), settings.participant_log_bytes)
-            files.write_atomically(PARTICIPANT_LOG_FILE, view)
-            report = build_report(settings, facts, verdict, log_truncated=log.truncated)
-            write_report(files, report)
+            report = _finish(files, log, settings, facts, verdict)
             record.close()
+    return report
+
+
+def _finish(files: RunFiles, log: CappedLog, settings: RunSettings, facts: Facts, verdict: Verdict) -> RunReport:
+    """Close the log, write the participant's view of it and run.json; return the report."""
+    log.close()
+    view = participant_view(files.read(LOG_FILE), settings.participant_log_bytes)
+    files.write_atomically(PARTICIPANT_LOG_FILE, view)
+    report = build_report(settings, facts, verdict, log_truncated=log.truncated)
+    write_report(files, report)
     return report
 
 
