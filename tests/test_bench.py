@@ -189,7 +189,8 @@ def test_macs_are_counted_from_output_sizes_and_weight_fan_in(tmp_path: Path) ->
     rng = np.random.default_rng(0)
     graph = helper.make_graph(
         [
-            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+            helper.make_node("MatMul", ["rows", "x"], ["r"]),
+            helper.make_node("Conv", ["r", "w"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
             helper.make_node("ReduceMean", ["c"], ["m"], axes=[2, 3], keepdims=0),
             helper.make_node("MatMul", ["m", "fc"], ["y"]),
         ],
@@ -197,14 +198,16 @@ def test_macs_are_counted_from_output_sizes_and_weight_fan_in(tmp_path: Path) ->
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
         [
+            numpy_helper.from_array(rng.normal(size=(8, 8)).astype(np.float32), "rows"),
             numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w"),
             numpy_helper.from_array(rng.normal(size=(4, 2)).astype(np.float32), "fc"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     onnx.save(model, tmp_path / "tiny.onnx")
-    # Conv: 4 x 4 x 4 outputs (stride 2 on 8 x 8), 3 x 3 x 3 each; MatMul: 2 outputs, 4 each.
-    assert encoder_macs_per_image(tmp_path / "tiny.onnx") == 4 * 4 * 4 * 27 + 2 * 4
+    # Left-hand MatMul: 3 x 8 x 8 outputs, 8 each; Conv: 4 x 4 x 4 outputs (stride 2 on 8 x 8), 3 x 3 x 3 each;
+    # right-hand MatMul: 2 outputs, 4 each.
+    assert encoder_macs_per_image(tmp_path / "tiny.onnx") == 3 * 8 * 8 * 8 + 4 * 4 * 4 * 27 + 2 * 4
 
 
 @pytest.mark.parametrize(

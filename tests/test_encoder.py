@@ -3,8 +3,9 @@
 The faces are assets/faces (dlib chips of face-api's demo photographs, see
 assets/extract_faces.py). The reference is dlib's ``face_recognition_model_v1`` on the
 150x150 chips; the ONNX encoder sees the 112x112 chips of the same faces, as it will in a
-run. To tell resize error from conversion error, a test-only copy of the encoder that
-declares a 150x150 input (its resize then maps 150 to 150, an identity) sees the 150 chips.
+run. To tell resize error from conversion error, a test-only copy of the encoder whose
+resize matrices are the 150x150 identity sees the 150 chips. The resize itself (two matrix
+products) is checked against ONNX Runtime's own cubic Resize on random images.
 
 Reached with the committed model (22 faces, 231 pairs): cosine to dlib per face at least
 0.9971 (mean 0.9989) from the 112 chips, 0.99949 from the 150 chips; pairwise distances
@@ -20,9 +21,19 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from onnx import helper, numpy_helper
 from PIL import Image
 
-from models.export_encoder import INPUT_NAME, OUTPUT_NAME, build_encoder, dequantize
+from models.export_encoder import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    RESIZE_COLUMNS,
+    RESIZE_MODE,
+    RESIZE_ROWS,
+    build_encoder,
+    dequantize,
+    resize_matrix,
+)
 from models.onnx_export import OPSET
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -77,6 +88,10 @@ def onnx_descriptors_150(encoder) -> np.ndarray:
     at_150.CopyFrom(encoder)
     for axis in (1, 2):
         at_150.graph.input[0].type.tensor_type.shape.dim[axis].dim_value = 150
+    identity = np.eye(150, dtype=np.float32)
+    for initializer in at_150.graph.initializer:
+        if initializer.name in (RESIZE_ROWS, RESIZE_COLUMNS):
+            initializer.CopyFrom(numpy_helper.from_array(identity, initializer.name))
     return session(at_150).run([OUTPUT_NAME], {INPUT_NAME: chips(150)})[0]
 
 
@@ -129,6 +144,39 @@ def test_committed_encoder_is_what_the_exporter_builds(encoder):
             weights[name] = value
     rebuilt = build_encoder(weights)
     assert rebuilt.SerializeToString() == encoder.SerializeToString()
+
+
+def onnx_resize(images: np.ndarray, size: int) -> np.ndarray:
+    """ONNX Runtime's own Resize (cubic, corner-aligned) of float32 NCHW `images` to size x size."""
+    sizes = numpy_helper.from_array(np.array([*images.shape[:2], size, size], dtype=np.int64), "sizes")
+    node = helper.make_node(
+        "Resize", ["x", "", "", "sizes"], ["y"], mode="cubic", coordinate_transformation_mode=RESIZE_MODE
+    )
+    graph = helper.make_graph(
+        [node],
+        "resize",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(images.shape))],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [sizes],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=9)
+    return session(model).run(None, {"x": images})[0]
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [(112, 150), (7, 11), (150, 112)])
+def test_resize_matrices_match_onnx_cubic_resize(size_in, size_out):
+    images = np.random.default_rng([size_in, size_out]).uniform(0, 255, (2, 3, size_in, size_in)).astype(np.float32)
+    weights = resize_matrix(size_in, size_out)
+    ours = weights @ images @ weights.T
+    reference = onnx_resize(images, size_out)
+    # Within float32 rounding of 255-scale pixels: the two sum the same four taps in another order.
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=5e-3)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_resize_matrices_refuse_sizes_below_two():
+    with pytest.raises(ValueError, match="at least 2"):
+        resize_matrix(1, 150)
 
 
 def test_dequantize_follows_tensorflow_js():
