@@ -16,7 +16,9 @@ import dataclasses
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,8 @@ LABEL_NOISE_FILE = "train_label_noise.csv"
 LABEL_NOISE_COLUMNS = ("track_id", "person_id", "labelled_person_id")
 # Images decoded and waiting for the encoder; bounds memory on the mcs2019 preset.
 _ENCODE_CHUNK = 512
+# Chunks handed to the background encoder and not yet collected.
+_CHUNKS_IN_FLIGHT = 3
 
 
 class DatasetExistsError(FileExistsError):
@@ -86,31 +90,48 @@ class Summary:
     seconds: float
 
 
-@dataclass
 class _Pending:
-    """Decoded images waiting for the encoder, with the row each descriptor belongs to."""
+    """Decoded images waiting for the encoder, with the row each descriptor belongs to.
 
-    images: list[np.ndarray] = field(default_factory=list)
-    rows: list[tuple[int, int]] = field(default_factory=list)
-    descriptors: list[np.ndarray] = field(default_factory=list)
-    done: list[tuple[int, int]] = field(default_factory=list)
+    Full chunks are encoded on a background thread (`encoding`, one worker shared by every
+    queue, so chunks run in the order they were queued) while the caller renders the next
+    frames: ONNX Runtime releases the GIL while it runs. At most `_CHUNKS_IN_FLIGHT` chunks
+    wait, which bounds memory when rendering outpaces the encoder. Chunks are the same
+    images in the same batches whatever the timing, so the descriptors keep their bits.
+    """
 
-    def add(self, image: np.ndarray, row: tuple[int, int], encoder: Encoder) -> None:
-        """Queue one image; encode the queue once it holds a chunk."""
+    def __init__(self, encoder: Encoder, encoding: ThreadPoolExecutor) -> None:
+        """Queue images for `encoder`, encoded on `encoding` (a one-worker executor)."""
+        self.encoder, self.encoding = encoder, encoding
+        self.images: list[np.ndarray] = []
+        self.rows: list[tuple[int, int]] = []
+        self.in_flight: deque[Future[np.ndarray]] = deque()
+        self.descriptors: list[np.ndarray] = []
+        self.done: list[tuple[int, int]] = []
+
+    def add(self, image: np.ndarray, row: tuple[int, int]) -> None:
+        """Queue one image; hand the queue to the encoder once it holds a chunk."""
         self.images.append(image)
         self.rows.append(row)
         if len(self.images) >= _ENCODE_CHUNK:
-            self.flush(encoder)
+            self._submit()
 
-    def flush(self, encoder: Encoder) -> None:
-        """Encode every queued image."""
+    def _submit(self) -> None:
         if self.images:
-            self.descriptors.append(encoder(np.stack(self.images)))
+            self.in_flight.append(self.encoding.submit(self.encoder, np.stack(self.images)))
             self.done.extend(self.rows)
             self.images, self.rows = [], []
+        while len(self.in_flight) > _CHUNKS_IN_FLIGHT:
+            self.descriptors.append(self.in_flight.popleft().result())
+
+    def flush(self) -> None:
+        """Encode every queued image and wait for every chunk; raises what the encoder raised."""
+        self._submit()
+        while self.in_flight:
+            self.descriptors.append(self.in_flight.popleft().result())
 
     def sorted_by_row(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return the rows [M, 2] int64 and descriptors [M, dim] float32, sorted by row."""
+        """Return the rows [M, 2] int64 and descriptors [M, dim] float32, sorted by row (after `flush`)."""
         rows = np.asarray(self.done, dtype=np.int64).reshape(-1, 2)
         descriptors = np.concatenate(self.descriptors) if self.descriptors else np.empty((0, dim), np.float32)
         order = np.lexsort((rows[:, 1], rows[:, 0]))
@@ -142,14 +163,17 @@ def generate(
     shutil.rmtree(staging, ignore_errors=True)
     for part_dir in (TEST_DIR, TRAIN_DIR, GT_DIR):
         (staging / part_dir).mkdir(parents=True)
-    writer = _Writer(staging, preset, seed, encoder, frame_style or FrameStyle(), video_style or VideoStyle())
-    faces = pick_identities(chips, len(writer.parts), (seed, _IDENTITY), identity_style or IdentityStyle(), encoder)
     # One refresh a second keeps CI logs short.
-    bar = tqdm(total=writer.images, desc="make-data", unit="img", file=sys.stderr, disable=not progress, mininterval=1)
-    with bar:
+    bar = tqdm(total=1, desc="make-data", unit="img", file=sys.stderr, disable=not progress, mininterval=1)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") as encoding, bar:
+        writer = _Writer(
+            staging, preset, seed, encoder, encoding, frame_style or FrameStyle(), video_style or VideoStyle()
+        )
+        bar.reset(total=writer.images)
+        faces = pick_identities(chips, len(writer.parts), (seed, _IDENTITY), identity_style or IdentityStyle(), encoder)
         for slot, face in enumerate(faces):
             bar.update(writer.write_person(slot, face))
-    writer.finish()
+        writer.finish()
     _write_competition(staging / COMPETITION_FILE, preset, seed)
     if out.exists():
         shutil.rmtree(out)
@@ -170,7 +194,14 @@ class _Writer:
     """Writes one person at a time into the staging folder, then the tables and arrays."""
 
     def __init__(
-        self, staging: Path, preset: Preset, seed: int, encoder: Encoder, style: FrameStyle, video: VideoStyle
+        self,
+        staging: Path,
+        preset: Preset,
+        seed: int,
+        encoder: Encoder,
+        encoding: ThreadPoolExecutor,
+        style: FrameStyle,
+        video: VideoStyle,
     ) -> None:
         self.staging, self.preset, self.seed, self.encoder, self.style = staging, preset, seed, encoder, style
         self.video = video
@@ -180,7 +211,7 @@ class _Writer:
         self.train_ids = iter(np.random.default_rng([seed, _PLAN, 2]).permutation(preset.train_tracks) + 1)
         self.labels: list[tuple[int, int, str]] = []
         self.train_rows: list[tuple[int, int]] = []
-        self.references, self.train_references, self.train_frames = _Pending(), _Pending(), _Pending()
+        self.references, self.train_references, self.train_frames = (_Pending(encoder, encoding) for _ in range(3))
         self.switches: list[tuple[str, int, int, int]] = []
         # The person written just before, per part: the face a switching track jumps to.
         self.previous: dict[str, tuple[int, np.ndarray]] = {}
@@ -198,7 +229,7 @@ class _Writer:
         references = self.train_references if is_train else self.references
         for index in range(self.preset.references):
             jpeg = render_reference(face, np.random.default_rng([self.seed, _REFERENCE, person, index]))
-            references.add(decode(jpeg), (person, index), self.encoder)
+            references.add(decode(jpeg), (person, index))
         made = self.preset.references
         folder = self.staging / (TRAIN_DIR if is_train else _UNSHUFFLED)
         other = self.previous.get(part)
@@ -219,7 +250,7 @@ class _Writer:
                 jpeg = render_frame(shown, condition, rng, self.style)
                 (folder / _image_path(track_id, frame)).write_bytes(jpeg)
                 if is_train:
-                    self.train_frames.add(decode(jpeg), (track_id, frame), self.encoder)
+                    self.train_frames.add(decode(jpeg), (track_id, frame))
             made += FRAMES_PER_TRACK
             if is_train:
                 self.train_rows.append((track_id, person))
@@ -236,7 +267,7 @@ class _Writer:
         gt/train_label_noise.csv the true ones of the tracks that changed.
         """
         for pending in (self.references, self.train_references, self.train_frames):
-            pending.flush(self.encoder)
+            pending.flush()
         unshuffled = self.staging / _UNSHUFFLED
         test_images = [p.relative_to(unshuffled) for p in unshuffled.rglob("*.jpg")]
         place_files([(unshuffled / p, self.staging / TEST_DIR / p) for p in test_images])
