@@ -46,19 +46,24 @@ def remap(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Sample float `image` [H, W, C] at (ys, xs) bilinearly; coordinates outside mirror back inside.
 
     Mirroring rather than a flat border keeps a moved face free of black wedges, like a
-    crop taken from a larger frame. Returns float32 [*ys.shape, C].
+    crop taken from a larger frame. Works in float32 on the flattened image (four gathers
+    of whole rows of channels). Returns float32 [*ys.shape, C].
     """
     height, width = image.shape[:2]
-    ys, xs = _mirror(ys, height), _mirror(xs, width)
-    y0 = np.minimum(np.floor(ys).astype(np.int64), height - 2)
-    x0 = np.minimum(np.floor(xs).astype(np.int64), width - 2)
-    fy, fx = (ys - y0)[..., None], (xs - x0)[..., None]
-    top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
-    bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+    ys, xs = _mirror(ys.astype(np.float32), height), _mirror(xs.astype(np.float32), width)
+    y0 = np.minimum(ys.astype(np.int32), height - 2)
+    x0 = np.minimum(xs.astype(np.int32), width - 2)
+    fy, fx = (ys - y0.astype(np.float32))[..., None], (xs - x0.astype(np.float32))[..., None]
+    flat = np.ascontiguousarray(image, dtype=np.float32).reshape(height * width, -1)
+    corner = y0 * width + x0
+    top_left, top_right = flat[corner], flat[corner + 1]
+    bottom_left, bottom_right = flat[corner + width], flat[corner + width + 1]
+    top = top_left + (top_right - top_left) * fx
+    bottom = bottom_left + (bottom_right - bottom_left) * fx
+    return top + (bottom - top) * fy
 
 
 def _mirror(coords: np.ndarray, size: int) -> np.ndarray:
-    period = 2 * (size - 1)
-    folded = np.mod(coords, period)
-    return np.where(folded > size - 1, period - folded, folded)
+    # Fold onto [0, size - 1]: reflect about the nearest multiple of the period 2 * (size - 1).
+    period = np.float32(2 * (size - 1))
+    return np.abs(coords - period * np.floor(coords / period + np.float32(0.5)))

@@ -48,7 +48,7 @@ from contracts.names import (
 )
 from evaluate.datagen.encoder import Encoder
 from evaluate.datagen.faces import load_chips
-from evaluate.datagen.frames import FrameStyle, decode, draw_condition, render_frame, render_reference
+from evaluate.datagen.frames import FrameStyle, decode, plan_track, render_frame, render_reference
 from evaluate.datagen.identities import IdentityStyle, pick_identities
 from evaluate.datagen.presets import Preset
 from evaluate.datagen.switches import VideoStyle, draw_switch, noisy_labels
@@ -62,6 +62,8 @@ _UNSHUFFLED = ".test-unshuffled"
 # Seed streams: (seed, stream, ...) keys the generator of each kind of draw.
 _PLAN, _IDENTITY, _REFERENCE, _TRACK, _SWITCH, _LABEL_NOISE = range(6)
 # Organizer-side records of what the generator did, for analysis (never under test/).
+FRAME_CONDITIONS_FILE = "frame_conditions.csv"
+FRAME_CONDITION_KEYS = ("part", "track_id", "frame")
 SWITCHES_FILE = "switches.csv"
 SWITCH_COLUMNS = ("part", "track_id", "frame", "person_id")
 LABEL_NOISE_FILE = "train_label_noise.csv"
@@ -213,6 +215,7 @@ class _Writer:
         self.train_rows: list[tuple[int, int]] = []
         self.references, self.train_references, self.train_frames = (_Pending(encoder, encoding) for _ in range(3))
         self.switches: list[tuple[str, int, int, int]] = []
+        self.conditions: list[dict[str, float | int | str]] = []
         # The person written just before, per part: the face a switching track jumps to.
         self.previous: dict[str, tuple[int, np.ndarray]] = {}
         n_persons = preset.train_persons + preset.public_persons + preset.private_persons
@@ -236,18 +239,21 @@ class _Writer:
         for _ in range(int(self.track_counts[slot])):
             track_id = int(next(self.train_ids if is_train else self.test_ids))
             rng = np.random.default_rng([self.seed, _TRACK, int(is_train), track_id])
-            condition = draw_condition(rng, self.style)
+            conditions = plan_track(rng, self.style, FRAMES_PER_TRACK)
             switched = range(0)
             if other is not None:
                 switch_rng = np.random.default_rng([self.seed, _SWITCH, int(is_train), track_id])
                 switched = draw_switch(switch_rng, self.video, FRAMES_PER_TRACK)
             (folder / IMAGES_DIR / str(track_id)).mkdir(parents=True)
-            for frame in range(FRAMES_PER_TRACK):
-                shown = face
+            for frame, condition in enumerate(conditions):
+                shown, intruder = face, None if other is None else other[1]
                 if other is not None and frame in switched:
-                    shown = other[1]
+                    shown, intruder = other[1], face
                     self.switches.append((part, track_id, frame, other[0]))
-                jpeg = render_frame(shown, condition, rng, self.style)
+                if intruder is None and condition.overlap:
+                    condition = dataclasses.replace(condition, overlap=0.0)
+                self.conditions.append({"part": part, "track_id": track_id, "frame": frame, **condition.record()})
+                jpeg = render_frame(shown, condition, rng, intruder)
                 (folder / _image_path(track_id, frame)).write_bytes(jpeg)
                 if is_train:
                     self.train_frames.add(decode(jpeg), (track_id, frame))
@@ -278,6 +284,8 @@ class _Writer:
         pd.DataFrame(sorted(self.switches), columns=list(SWITCH_COLUMNS)).to_csv(
             self.staging / GT_DIR / SWITCHES_FILE, index=False
         )
+        conditions = pd.DataFrame(self.conditions).sort_values(list(FRAME_CONDITION_KEYS))
+        conditions.to_csv(self.staging / GT_DIR / FRAME_CONDITIONS_FILE, index=False)
         for folder, pending in ((GT_DIR, self.references), (TRAIN_DIR, self.train_references)):
             ref_rows, ref_descriptors = pending.sorted_by_row(self.encoder.dim)
             # The encoder's raw descriptors have norm ~1.43; the baseline's track descriptors are unit
