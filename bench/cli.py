@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from bench.aggregators import bench_aggregators
+from bench.datagen import bench_datagen
 from bench.gpu import GpuUnavailable, bench_gpu
 from bench.machine import describe
 from bench.negatives import bench_negatives
@@ -51,7 +52,7 @@ def log(message: str) -> None:
 )
 @click.option(
     "--only",
-    type=click.Choice(["aggregators"]),
+    type=click.Choice(["aggregators", "datagen"]),
     help="Run this section alone; the others keep their figures from OUT/results.json.",
 )
 def main(quick: bool, gpu: bool, out: Path, data: Path, image: str, aggregator_data: Path, only: str | None) -> None:
@@ -62,7 +63,7 @@ def main(quick: bool, gpu: bool, out: Path, data: Path, image: str, aggregator_d
     """
     started = time.perf_counter()
     if only is not None:
-        _run_only(out, aggregator_data, quick)
+        _run_only(out, only, aggregator_data, quick)
         return
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as work:
@@ -89,6 +90,7 @@ def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str, aggregator_
                 if quick
                 else bench_aggregators(aggregator_data, quick, log)
             ),
+            "datagen": bench_datagen(work, quick, log),
         }
         results["targets"] = check_targets(results)
     return {
@@ -99,12 +101,17 @@ def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str, aggregator_
     }
 
 
-def _run_only(out: Path, aggregator_data: Path, quick: bool) -> None:
-    """Measure the aggregators alone into the results of an earlier full run in `out`; rewrite RESULTS.md."""
+def _run_only(out: Path, only: str, aggregator_data: Path, quick: bool) -> None:
+    """Measure the section `only` alone into the results of an earlier full run in `out`; rewrite RESULTS.md."""
     previous = out / RESULTS_FILE
     if not previous.is_file():
         raise click.ClickException(f"{previous} must exist for --only: run `make bench` once first")
     results = json.loads(previous.read_text())
-    results["aggregators"] = bench_aggregators(aggregator_data, quick, log)
+    if only == "aggregators":
+        results["aggregators"] = bench_aggregators(aggregator_data, quick, log)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-") as work:
+            results["datagen"] = bench_datagen(Path(work), quick, log)
+    results["targets"] = check_targets(results)
     markdown = write_results(out, results, gpu=False)
-    log(f"wrote the aggregators into {markdown} and its JSON beside it")
+    log(f"wrote the {only} section into {markdown} and its JSON beside it")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.aggregators import aggregators_section
+from bench.datagen import datagen_section
 
 RESULTS_FILE = "results.json"
 GPU_RESULTS_FILE = "results-gpu.json"
@@ -41,6 +42,7 @@ def render(results: dict[str, Any], gpu: dict[str, Any] | None) -> str:
         _sandbox(results["sandbox"]),
         negatives_section(results["negatives"]),
         aggregators_section(results.get("aggregators")),
+        datagen_section(results.get("datagen")),
         _gpu(gpu),
     ]
     return "\n".join(parts)
@@ -81,7 +83,7 @@ fresh process per contender.
 
 
 def _targets(results: dict[str, Any]) -> str:
-    lines = ["## Goals of issue 7", "", "| goal | target | measured | met |", "|---|---|---|---|"]
+    lines = ["## Goals of issues 7 and 18", "", "| goal | target | measured | met |", "|---|---|---|---|"]
     for row in results["targets"]:
         met = {True: "yes", False: f"**no**, missed by {row.get('missed_by')}", None: "not measured"}[row["met"]]
         lines.append(f"| {row['name']} | {row['goal']} | {row['value']} | {met} |")

@@ -1,4 +1,4 @@
-"""The goals of issue 7, checked against the measured figures: met or missed, and by how much."""
+"""The goals of issues 7 and 18, checked against the measured figures: met or missed, and by how much."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ SCORER_MAX_MEMORY_RATIO = 1 / 20
 SCORER_MAX_OVER_FLOOR = 3.0
 PIPELINE_MIN_RATIO = 0.9
 BWRAP_MAX_OVERHEAD_S = 1.0
+# Issue 18: generation at mcs2019's size at least this many times faster than the generator before it.
+DATAGEN_MIN_SPEEDUP = 3.0
 
 
 def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -18,6 +20,7 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     missed goal carries `missed_by`: the factor between figure and goal, or for seconds
     the difference.
     """
+    datagen = results.get("datagen")
     cases = results["scorer"]["cases"]
     identical = all(c["identical"] for c in cases)
     bwrap = results["sandbox"]["engines"]["bwrap"]
@@ -33,6 +36,14 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         _ratio("scorer vs floor", "ours / matrix product", max(c["over_floor"] for c in cases), SCORER_MAX_OVER_FLOOR),
         _ratio("pipeline", "solution / bare encoder", results["pipeline"]["ratio"], PIPELINE_MIN_RATIO, at_least=True),
         _seconds("bwrap overhead", bwrap["overhead_s"] if bwrap["ran"] else None, BWRAP_MAX_OVERHEAD_S),
+        _ratio("data generation", "baseline / ours", datagen["ratio"], DATAGEN_MIN_SPEEDUP, at_least=True)
+        if datagen is not None
+        else {
+            "name": "data generation",
+            "goal": f"baseline / ours >= {DATAGEN_MIN_SPEEDUP:g}",
+            "value": None,
+            "met": None,
+        },
     ]
 
 

@@ -164,6 +164,61 @@ def resize_matrix(size_in: int, size_out: int) -> NDArray[np.float32]:
     return weights.astype(np.float32)
 
 
+def cubic_resize(builder: GraphBuilder, x: str, size: int, name: str, output: str | None = None) -> str:
+    """Add ONNX's own Resize (RESIZE_INTERPOLATION, RESIZE_MODE) of float NCHW `x` to size x size; return its output.
+
+    N and C come from `x`'s shape at run time. This is how the exporter resized before
+    `resize_matrix`; it stays as the reference the matrices are checked against. `output`
+    fixes the output's name, as in `GraphBuilder.op`.
+    """
+    batch_channels = builder.op("Shape", [x], f"{name}/batch_channels", end=2)
+    target = builder.constant(f"{name}/size", np.array([size, size], dtype=np.int64))
+    sizes = builder.op("Concat", [batch_channels, target], f"{name}/sizes", axis=0)
+    return builder.op(
+        "Resize",
+        [x, "", "", sizes],
+        name,
+        output=output,
+        mode=RESIZE_INTERPOLATION,
+        coordinate_transformation_mode=RESIZE_MODE,
+    )
+
+
+def with_resize_node(encoder: onnx.ModelProto) -> onnx.ModelProto:
+    """Return a copy of `encoder` whose two resize MatMuls are replaced by one ONNX Resize node (`cubic_resize`).
+
+    The result is the encoder as the exporter built it before the resize became matrix
+    products: the reference that benchmarks measure the matrices against (same
+    descriptors within float32 rounding, about 1e-6 on assets/faces). The MatMuls are the
+    nodes that read the initializers RESIZE_COLUMNS and RESIZE_ROWS. Raises ValueError when
+    `encoder` has no such pair.
+    """
+    graph = encoder.graph
+    users = {
+        weight: [index for index, node in enumerate(graph.node) if node.op_type == "MatMul" and weight in node.input]
+        for weight in (RESIZE_COLUMNS, RESIZE_ROWS)
+    }
+    if any(len(found) != 1 for found in users.values()):
+        raise ValueError(
+            f"encoder must resize with one MatMul on {RESIZE_COLUMNS} and one on {RESIZE_ROWS} "
+            "(as python -m models.export_encoder writes it), got another graph"
+        )
+    [columns], [rows] = users[RESIZE_COLUMNS], users[RESIZE_ROWS]
+    resized = graph.node[columns].input[0]
+    builder = GraphBuilder()
+    cubic_resize(builder, resized, NETWORK_SIZE, "preprocess/resize_node", output=graph.node[rows].output[0])
+    nodes = [node for index, node in enumerate(graph.node) if index not in (columns, rows)]
+    reference = onnx.ModelProto()
+    reference.CopyFrom(encoder)
+    del reference.graph.node[:]
+    reference.graph.node.extend([*nodes[:columns], *builder.nodes, *nodes[columns:]])
+    kept = [tensor for tensor in graph.initializer if tensor.name not in (RESIZE_COLUMNS, RESIZE_ROWS)]
+    del reference.graph.initializer[:]
+    reference.graph.initializer.extend([*kept, *builder.initializers])
+    onnx.checker.check_model(reference, full_check=True)
+    return reference
+
+
 class EncoderBuilder(GraphBuilder):
     """Builds the network layer by layer from face-api's weights (NCHW, float32)."""
 

@@ -29,6 +29,7 @@ from contracts.names import (
 )
 from evaluate.checkdata import check_dataset
 from evaluate.cli import main
+from evaluate.datagen.encoder import ENCODER_PATH, Encoder
 from evaluate.datagen.presets import PRESETS, Preset
 from evaluate.datagen.switches import VideoStyle
 from evaluate.datagen.writer import SWITCHES_FILE, generate
@@ -118,6 +119,13 @@ def test_the_same_seed_gives_the_same_bytes(tiny: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
     generate(again, TINY, seed=0, progress=False)
     assert _files(again) == _files(tiny)
+
+
+def test_inline_encoding_with_the_encoder_given_as_bytes_gives_the_same_bytes(tiny: Path, tmp_path: Path) -> None:
+    inline = tmp_path / "inline"
+    encoder = Encoder(ENCODER_PATH.read_bytes())
+    generate(inline, TINY, seed=0, progress=False, encoder=encoder, background_encoding=False)
+    assert _files(inline) == _files(tiny)
 
 
 def test_another_seed_gives_other_people_and_frames(tiny: Path, tmp_path: Path) -> None:

@@ -80,6 +80,11 @@ def make_identity(chips: np.ndarray, rng: np.random.Generator, style: IdentitySt
     return face[:, ::-1].copy() if rng.random() < 0.5 else face
 
 
+def nearest_distances(candidates: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Return each of `candidates` [C, D]' Euclidean distance to its nearest row of `kept` [K, D], as [C]."""
+    return np.min(np.linalg.norm(candidates[:, None, :] - kept[None, :], axis=2), axis=1)
+
+
 def pick_identities(
     chips: np.ndarray,
     count: int,
@@ -103,7 +108,6 @@ def pick_identities(
             kept = np.empty((count, descriptors.shape[1]))
             best = 0
         else:
-            nearest = np.min(np.linalg.norm(descriptors[:, None, :] - kept[None, :person], axis=2), axis=1)
-            best = int(np.argmax(nearest))
+            best = int(np.argmax(nearest_distances(descriptors, kept[:person])))
         kept[person] = descriptors[best]
         yield faces[best]

@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from contracts.names import (
     TRAIN_DIR,
     TRAIN_TRACK_COLUMNS,
 )
-from evaluate.datagen.encoder import Encoder
+from evaluate.datagen.encoder import Encoder, InlineExecutor
 from evaluate.datagen.faces import load_chips
 from evaluate.datagen.frames import FrameStyle, decode, plan_track, render_frame, render_reference
 from evaluate.datagen.identities import IdentityStyle, pick_identities
@@ -102,7 +102,7 @@ class _Pending:
     images in the same batches whatever the timing, so the descriptors keep their bits.
     """
 
-    def __init__(self, encoder: Encoder, encoding: ThreadPoolExecutor) -> None:
+    def __init__(self, encoder: Encoder, encoding: Executor) -> None:
         """Queue images for `encoder`, encoded on `encoding` (a one-worker executor)."""
         self.encoder, self.encoding = encoder, encoding
         self.images: list[np.ndarray] = []
@@ -149,8 +149,16 @@ def generate(
     identity_style: IdentityStyle | None = None,
     frame_style: FrameStyle | None = None,
     video_style: VideoStyle | None = None,
+    encoder: Encoder | None = None,
+    background_encoding: bool = True,
 ) -> Summary:
     """Write the dataset of `preset` drawn with `seed` to `out` and return its summary.
+
+    `encoder` makes the descriptors (references, train frames, identity picking): models/encoder.onnx
+    when None; another one lets a benchmark run the generator with a reference encoder.
+    `background_encoding` encodes on one background thread while the next frames render;
+    false encodes inline, as the generator did before, for benchmarks. Either way the same
+    images go through the encoder in the same batches, so the bytes are the same.
 
     The dataset is built in a sibling folder and moved into place at the end, so `out`
     never holds half a dataset. Raises DatasetExistsError when `out` exists and `force` is
@@ -159,7 +167,7 @@ def generate(
     """
     started = time.monotonic()
     check_replaceable(out, force)
-    encoder = Encoder()
+    encoder = Encoder() if encoder is None else encoder
     chips = load_chips()
     staging = out.parent / f".{out.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -167,7 +175,8 @@ def generate(
         (staging / part_dir).mkdir(parents=True)
     # One refresh a second keeps CI logs short.
     bar = tqdm(total=1, desc="make-data", unit="img", file=sys.stderr, disable=not progress, mininterval=1)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") as encoding, bar:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") if background_encoding else InlineExecutor()
+    with pool as encoding, bar:
         writer = _Writer(
             staging, preset, seed, encoder, encoding, frame_style or FrameStyle(), video_style or VideoStyle()
         )
@@ -201,7 +210,7 @@ class _Writer:
         preset: Preset,
         seed: int,
         encoder: Encoder,
-        encoding: ThreadPoolExecutor,
+        encoding: Executor,
         style: FrameStyle,
         video: VideoStyle,
     ) -> None:
