@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy import ndimage
 
-from contracts.names import FRAMES_PER_TRACK, GT_DIR, TEST_DIR, TRAIN_DIR, TRACKS_FILE
+from contracts.names import FRAMES_PER_TRACK, GT_DIR, TEST_DIR, TRACKS_FILE, TRAIN_DIR
 from evaluate.datagen.frames import (
     DEFECTS,
     HEAD_RADIUS_PX,
