@@ -97,7 +97,7 @@ def fit(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    model = build(config.arch, fit_set.frames.shape[2], config.hidden)
+    model = build(config.arch, fit_set.frames, config.hidden)
     centres, labels = _centres(fit_set)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     steps = -(-fit_set.person.size // config.batch)

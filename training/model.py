@@ -21,6 +21,7 @@ mean's 0.42); bounded and agreement-aware it reached 0.58.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -71,17 +72,26 @@ class AttentionAggregator(nn.Module):
 class GatedAggregator(nn.Module):
     """Bounded content logits plus a learned gate on each frame's cosine to the track's soft medoid.
 
+    Agreement is measured between centred frames: every face descriptor shares a large
+    common part (unit descriptors of two different synthetic persons have cosine about
+    0.93, of one person about 0.99), so the frames are compared after subtracting
+    `offset`, the mean unit frame of the training set (then own frames sit near 0.9 and
+    foreign ones near 0.1). The output is the weighted mean of the uncentred unit frames,
+    so it stays in the references' space.
+
     logit_i = content_i + log sigmoid(scale * (cos(frame_i, centre) - threshold)): the gate
     is about 1 for frames that agree with the centre and drives the weight to 0 below the
     threshold. The centre weighs frames by softmax(sharpness * mean cosine to all frames).
-    content_i sees the frame's unit descriptor, log norm, cosine to the centre and mean
+    content_i sees the centred frame, its log norm, its cosine to the centre and its mean
     cosine to the frames, and stays within +-CONTENT_BOUND.
     """
 
-    def __init__(self, dim: int = 128, hidden: int = 32) -> None:
-        """A content MLP of `hidden` units; gate threshold 0.5, scale 20 and centre sharpness 10 to start."""
+    def __init__(self, offset: torch.Tensor, hidden: int = 32) -> None:
+        """A content MLP of `hidden` units over descriptors of offset's dimension; gate threshold 0.5, scale 20
+        and centre sharpness 10 to start. `offset` [D] is kept as a constant (a buffer), not trained."""
         super().__init__()
-        self.content = ContentWeights(dim, hidden, cues=3, bound=CONTENT_BOUND)
+        self.register_buffer("offset", offset.detach().clone().float())
+        self.content = ContentWeights(offset.shape[0], hidden, cues=3, bound=CONTENT_BOUND)
         self.threshold = nn.Parameter(torch.tensor(0.5))
         self.log_scale = nn.Parameter(torch.tensor(3.0))
         self.log_sharpness = nn.Parameter(torch.tensor(2.3))
@@ -89,22 +99,26 @@ class GatedAggregator(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """Return the unit track descriptors [T, D] of `frames` [T, F, D]."""
         unit = _unit(frames)
-        consistency = torch.matmul(unit, unit.transpose(1, 2)).mean(dim=2)
-        centre = _unit((torch.softmax(self.log_sharpness.exp() * consistency, dim=1).unsqueeze(-1) * unit).sum(dim=1))
-        agreement = (unit * centre.unsqueeze(1)).sum(dim=-1)
+        centred = _unit(unit - self.offset)
+        consistency = torch.matmul(centred, centred.transpose(1, 2)).mean(dim=2)
+        soft_medoid = torch.softmax(self.log_sharpness.exp() * consistency, dim=1).unsqueeze(-1)
+        centre = _unit((soft_medoid * centred).sum(dim=1))
+        agreement = (centred * centre.unsqueeze(1)).sum(dim=-1)
         gate = nn.functional.logsigmoid(self.log_scale.exp() * (agreement - self.threshold))
         cues = torch.cat([_log_norm(frames), agreement.unsqueeze(-1), consistency.unsqueeze(-1)], dim=-1)
-        weights = torch.softmax(self.content(unit, cues) + gate, dim=1)
+        weights = torch.softmax(self.content(centred, cues) + gate, dim=1)
         return _unit((weights.unsqueeze(-1) * unit).sum(dim=1))
 
 
-def build(arch: str, dim: int = 128, hidden: int = 32) -> nn.Module:
-    """Return a new aggregator of architecture `arch` (one of ARCHITECTURES) for `dim`-dimensional descriptors.
+def build(arch: str, frames: np.ndarray, hidden: int = 32) -> nn.Module:
+    """Return a new aggregator of architecture `arch` (one of ARCHITECTURES) for the training `frames` [N, F, D].
 
-    Raises ValueError for an unknown architecture.
+    The frames give the descriptor dimension, and the gated model its offset (their mean
+    unit frame). Raises ValueError for an unknown architecture.
     """
     if arch == "gated":
-        return GatedAggregator(dim, hidden)
+        unit = frames / np.maximum(np.linalg.norm(frames, axis=-1, keepdims=True), EPSILON)
+        return GatedAggregator(torch.from_numpy(unit.reshape(-1, frames.shape[-1]).mean(axis=0)), hidden)
     if arch == "attention":
-        return AttentionAggregator(dim, hidden)
+        return AttentionAggregator(frames.shape[-1], hidden)
     raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
