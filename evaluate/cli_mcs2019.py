@@ -25,7 +25,8 @@ from evaluate.mcs2019.replica import make_replica
     required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder of test_df.csv, track_order_df.csv, test_gt_df.csv, gt_descriptors.npy, train_df.csv, "
-    "train_df_descriptors.npy.",
+    "train_df_descriptors.npy, and optionally train_gt_df.csv with train_gt_descriptors.npy (the train "
+    "persons' references, which make train-aggregator needs).",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="The dataset folder to write.")
 @click.option(
@@ -58,7 +59,9 @@ def import_mcs2019_command(
     """Import MCS2019's original files from FROM into the dataset folder OUT, ids kept as they are.
 
     Every problem of the original files is listed at once, one line each with its fix,
-    and the exit code is 3 (the organizer's to fix); nothing is written then.
+    and the exit code is 3 (the organizer's to fix); nothing is written then. What the
+    import goes ahead with but should be known (train references not given, train persons
+    without one) is printed as a warning after the summary.
     """
     try:
         summary = import_mcs2019(source, out, images, public_is_val, competition, force, progress=not quiet)
@@ -73,6 +76,10 @@ def import_mcs2019_command(
     for part in ("train", *SUBSETS):
         click.echo(f"  {part:8s} {summary.tracks[part]:6d} tracks of {summary.persons[part]:5d} persons")
     click.echo(f"  references {summary.references} of dimension {summary.dim}; {summary.images:,} images copied")
+    if summary.train_references is not None:
+        click.echo(f"  train references {summary.train_references}")
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}")
 
 
 @click.command("make-mcs2019-replica")
@@ -93,5 +100,6 @@ def make_mcs2019_replica(preset: str, seed: int, out: Path, force: bool, quiet: 
         raise OrganizerFault(str(exc)) from None
     click.echo(
         f"wrote {summary.out} (preset {preset}, seed {seed}): {summary.test_rows:,} test frames, "
-        f"{summary.train_rows:,} train frames, {summary.reference_rows} references, {format_size(summary.bytes)}"
+        f"{summary.train_rows:,} train frames, {summary.reference_rows} references, "
+        f"{summary.train_reference_rows} train references, {format_size(summary.bytes)}"
     )

@@ -41,9 +41,13 @@ from evaluate.mcs2019.layout import (
     TEST_TABLE,
     TRACK_ORDER,
     TRAIN_DESCRIPTORS,
+    TRAIN_REFERENCE_DESCRIPTORS,
+    TRAIN_REFERENCE_TABLE,
     TRAIN_TABLE,
 )
 from evaluate.mcs2019.replica import PERSON, TEST_TRACK, TRAIN_TRACK, replica_id, write_replica
+from evaluate.trainset import TrainDataError
+from training.data import load_train
 
 TINY = PRESETS["tiny"]
 HEX32 = r"^[0-9a-f]{32}$"
@@ -99,6 +103,9 @@ def test_the_replica_has_the_original_layout(replica: Path) -> None:
     assert tuple(_read(replica / TRAIN_TABLE).columns) == FRAME_COLUMNS
     assert list(_read(replica / TRACK_ORDER).columns) == ["track_id", "person_id"]
     assert list(_read(replica / REFERENCE_TABLE).columns) == ["crop_path", "warp_path", "person_id"]
+    train_references = _read(replica / TRAIN_REFERENCE_TABLE)
+    assert list(train_references.columns) == ["crop_path", "warp_path", "person_id"]
+    assert set(train_references.person_id) == set(_read(replica / TRAIN_TABLE).person_id)
     assert test.track_id.str.match(HEX32).all() and test.person_id.str.match(HEX32).all()
     assert set(test.is_val) == {"True", "False"}
     # Frame ids are video frame numbers, and the rows are not in frame order.
@@ -106,6 +113,7 @@ def test_the_replica_has_the_original_layout(replica: Path) -> None:
     assert not test.frame_id.astype(int).is_monotonic_increasing
     assert np.load(replica / REFERENCE_DESCRIPTORS).shape == (TINY.references * 6, 128)
     assert np.load(replica / TRAIN_DESCRIPTORS).shape == (TINY.train_tracks * 10, 128)
+    assert np.load(replica / TRAIN_REFERENCE_DESCRIPTORS).shape == (len(train_references), 128)
 
 
 def test_tracks_frames_and_image_bytes_come_back(generated: Path, imported: Path) -> None:
@@ -139,6 +147,56 @@ def test_references_come_back_bit_for_bit(generated: Path, imported: Path) -> No
     )
 
 
+def test_train_references_come_back_bit_for_bit_and_train_an_aggregator(generated: Path, imported: Path) -> None:
+    assert _reference_rows(imported / TRAIN_DIR / REFERENCES_FILE, mapped=False) == _reference_rows(
+        generated / TRAIN_DIR / REFERENCES_FILE, mapped=True
+    )
+    train = load_train(imported)
+    assert train.frames.shape == (TINY.train_tracks, 10, 128)
+    assert set(train.reference_person.tolist()) == set(train.person.tolist())
+    assert train.reference_descriptor.shape == (len(train.reference_person), 128)
+    validated = CliRunner().invoke(main, ["validate", "--data", str(imported), "--worst", "0"])
+    assert validated.exit_code == 0, validated.output
+    assert "(3 query tracks of 2 persons, 4 references: train/references.npz)" in validated.output
+
+
+def test_without_train_references_the_import_goes_ahead_and_says_so(broken: Path, tmp_path: Path) -> None:
+    (broken / TRAIN_REFERENCE_TABLE).unlink()
+    (broken / TRAIN_REFERENCE_DESCRIPTORS).unlink()
+    summary = import_mcs2019(broken, tmp_path / "data")
+    assert summary.train_references is None
+    assert not (tmp_path / "data" / TRAIN_DIR / REFERENCES_FILE).exists()
+    assert check_dataset(tmp_path / "data").findings == []
+    [warning] = summary.warnings
+    assert warning.file == TRAIN_REFERENCE_TABLE
+    assert "not given (nor train_gt_descriptors.npy), so the dataset has no train/references.npz" in warning.problem
+    assert "`make train-aggregator` needs it" in warning.problem
+    with pytest.raises(TrainDataError, match="references.npz must exist to train an aggregator"):
+        load_train(tmp_path / "data")
+    result = CliRunner().invoke(
+        main, ["import-mcs2019", "--from", str(broken), "--out", str(tmp_path / "cli"), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: train_gt_df.csv: not given" in result.output
+    assert "fix: copy both files from the organizers' MCS2019 data" in result.output
+    assert "train references" not in result.output.split("warning:")[0]
+
+
+def test_a_train_person_without_references_is_a_warning(broken: Path, tmp_path: Path) -> None:
+    dropped = _drop_person_references(broken, TRAIN_REFERENCE_TABLE, TRAIN_REFERENCE_DESCRIPTORS)
+    summary = import_mcs2019(broken, tmp_path / "data")
+    [warning] = summary.warnings
+    assert str(warning).startswith(
+        f"{TRAIN_TABLE}: persons {dropped} (1 of 2 train persons) have no reference in train_gt_df.csv: "
+        "`make train-aggregator` needs one for every train person"
+    )
+    assert warning.fix == "add their rows to train_gt_df.csv and train_gt_descriptors.npy"
+    with np.load(tmp_path / "data" / TRAIN_DIR / REFERENCES_FILE) as npz:
+        assert dropped not in npz[PERSON_ID_KEY].tolist() and npz[PERSON_ID_KEY].size == summary.train_references
+    with pytest.raises(TrainDataError, match="must hold references of every train person"):
+        load_train(tmp_path / "data")
+
+
 def test_train_tracks_images_and_frame_descriptors_come_back(generated: Path, imported: Path) -> None:
     before = pd.read_csv(generated / TRAIN_DIR / TRACKS_FILE)
     after = _read(imported / TRAIN_DIR / TRACKS_FILE)
@@ -161,8 +219,9 @@ def test_train_tracks_images_and_frame_descriptors_come_back(generated: Path, im
 
 
 def test_ids_are_kept_as_unicode_strings_never_objects(imported: Path) -> None:
-    with np.load(imported / GT_DIR / REFERENCES_FILE, allow_pickle=False) as npz:
-        assert npz[PERSON_ID_KEY].dtype == np.dtype("<U32")
+    for part in (GT_DIR, TRAIN_DIR):
+        with np.load(imported / part / REFERENCES_FILE, allow_pickle=False) as npz:
+            assert npz[PERSON_ID_KEY].dtype == np.dtype("<U32")
     with np.load(imported / TRAIN_DIR / TRAIN_DESCRIPTORS_FILE, allow_pickle=False) as npz:
         assert npz[TRACK_ID_KEY].dtype == np.dtype("<U32")
     labels = _read(imported / GT_DIR / TEST_LABELS_FILE)
@@ -199,13 +258,14 @@ def test_the_cli_round_trip_prints_a_summary(tmp_path: Path) -> None:
     original, data = tmp_path / "original", tmp_path / "data"
     made = CliRunner().invoke(main, ["make-mcs2019-replica", "--preset", "tiny", "--out", str(original), "--quiet"])
     assert made.exit_code == 0, made.output
-    assert "80 test frames, 30 train frames, 12 references" in made.output
+    assert "80 test frames, 30 train frames, 12 references, 4 train references" in made.output
     again = CliRunner().invoke(main, ["make-mcs2019-replica", "--out", str(original), "--quiet"])
     assert again.exit_code == 3 and "pass --force" in again.output
     result = CliRunner().invoke(main, ["import-mcs2019", "--from", str(original), "--out", str(data), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "public        5 tracks of     3 persons" in result.output
     assert "references 12 of dimension 128; 110 images copied" in result.output
+    assert "train references 4" in result.output and "warning" not in result.output
     forced = CliRunner().invoke(main, ["make-mcs2019-replica", "--out", str(original), "--force", "--quiet"])
     assert forced.exit_code == 0, forced.output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -239,16 +299,18 @@ def test_the_scorer_scores_the_imported_dataset(imported: Path, tmp_path: Path) 
 # --- bad input: every problem, one line each with its file and fix ------------------------------
 
 
-def _drop_person_references(root: Path) -> None:
-    table = _read(root / REFERENCE_TABLE)
+def _drop_person_references(root: Path, table_name: str = REFERENCE_TABLE, npy: str = REFERENCE_DESCRIPTORS) -> str:
+    """Drop every reference row of the first person of `table_name` and `npy`; return that person."""
+    table = _read(root / table_name)
     keep = (table.person_id != table.person_id[0]).to_numpy()
-    table[keep].to_csv(root / REFERENCE_TABLE, index=False)
-    _edit_npy(root / REFERENCE_DESCRIPTORS, lambda a: a[keep])
+    table[keep].to_csv(root / table_name, index=False)
+    _edit_npy(root / npy, lambda a: a[keep])
+    return str(table.person_id[0])
 
 
-def _add_orphan_reference(root: Path) -> None:
-    _edit_csv(root / REFERENCE_TABLE, lambda t: pd.concat([t, t.iloc[:1].assign(person_id="f" * 32)]))
-    _edit_npy(root / REFERENCE_DESCRIPTORS, lambda a: np.concatenate([a, a[:1]]))
+def _add_orphan_reference(root: Path, table_name: str = REFERENCE_TABLE, npy: str = REFERENCE_DESCRIPTORS) -> None:
+    _edit_csv(root / table_name, lambda t: pd.concat([t, t.iloc[:1].assign(person_id="f" * 32)]))
+    _edit_npy(root / npy, lambda a: np.concatenate([a, a[:1]]))
 
 
 def _split_a_person(root: Path) -> None:
@@ -274,11 +336,42 @@ def _repeat_a_frame_id(root: Path) -> None:
     _edit_csv(root / TEST_TABLE, change)
 
 
+def _with_row(descriptors: np.ndarray, row: int, value: float) -> np.ndarray:
+    """Return float32 `descriptors` with every value of `row` set to `value` (NaN, inf)."""
+    return np.where(np.arange(len(descriptors))[:, None] == row, value, descriptors).astype(np.float32)
+
+
+#: A change that breaks the replica folder it is given; what it returns is not used.
+Breakage = Callable[[Path], object]
+
+
+def _reference_breakages(kind: str, table: str, npy: str, rows: int) -> list[tuple[str, Breakage, str]]:
+    """The ways to break a reference .npy `npy` of `rows` rows (aligned with `table`), each with its message."""
+    return [
+        (
+            f"{kind}reference rows",
+            lambda root: _edit_npy(root / npy, lambda a: a[1:]),
+            rf"- {npy}: holds {rows - 1} rows, {table} has {rows}; row i of one must describe row i of the other; "
+            rf"fix: use the {npy} that belongs to this {table}",
+        ),
+        (
+            f"NaN {kind}reference",
+            lambda root: _edit_npy(root / npy, lambda a: _with_row(a, 2, np.nan)),
+            rf"- {npy}: rows 2 hold NaN or inf \(1 of {rows} rows\); fix: recompute",
+        ),
+        (
+            f"float64 {kind}references",
+            lambda root: _edit_npy(root / npy, lambda a: a.astype(np.float64)),
+            rf"- {npy}: must be float32 \[rows, D\], got float64 \[{rows}, 128\]",
+        ),
+    ]
+
+
 def _write_csv_text(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
+BREAKAGES: list[tuple[str, Breakage, str]] = [
     *(
         (f"{name} missing", lambda root, name=name: (root / name).unlink(), rf"- {name}: is missing; fix: copy it from")
         for name in (TEST_TABLE, TRACK_ORDER, REFERENCE_TABLE, REFERENCE_DESCRIPTORS, TRAIN_TABLE, TRAIN_DESCRIPTORS)
@@ -411,24 +504,7 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
         ),
         r"test_df.csv: 1 warp_path images must be relative to .*/data and stay inside it \(line 2: \.\./x\.jpg\)",
     ),
-    (
-        "reference rows",
-        lambda root: _edit_npy(root / REFERENCE_DESCRIPTORS, lambda a: a[1:]),
-        r"- gt_descriptors.npy: holds 11 rows, test_gt_df.csv has 12; row i of one must describe row i of the other",
-    ),
-    (
-        "NaN reference",
-        lambda root: _edit_npy(
-            root / REFERENCE_DESCRIPTORS,
-            lambda a: np.where(np.arange(len(a))[:, None] == 3, np.nan, a).astype(np.float32),
-        ),
-        r"- gt_descriptors.npy: rows 3 hold NaN or inf \(1 of 12 rows\); fix: recompute",
-    ),
-    (
-        "float64 references",
-        lambda root: _edit_npy(root / REFERENCE_DESCRIPTORS, lambda a: a.astype(np.float64)),
-        r"gt_descriptors.npy: must be float32 \[rows, D\], got float64 \[12, 128\]",
-    ),
+    *_reference_breakages("", REFERENCE_TABLE, REFERENCE_DESCRIPTORS, 12),
     (
         "not an npy",
         lambda root: (root / TRAIN_DESCRIPTORS).write_text("hello"),
@@ -436,9 +512,7 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
     ),
     (
         "NaN train descriptor",
-        lambda root: _edit_npy(
-            root / TRAIN_DESCRIPTORS, lambda a: np.where(np.arange(len(a))[:, None] == 0, np.inf, a).astype(np.float32)
-        ),
+        lambda root: _edit_npy(root / TRAIN_DESCRIPTORS, lambda a: _with_row(a, 0, np.inf)),
         r"train_df_descriptors.npy: rows 0 hold NaN or inf \(1 of 30 rows\)",
     ),
     (
@@ -461,13 +535,39 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
         _add_orphan_reference,
         r"- test_gt_df.csv: persons f{32} have references but no test track",
     ),
+    *(
+        (
+            f"{name} without the other",
+            lambda root, name=name: (root / name).unlink(),
+            rf"- {name}: is missing; fix: copy it from the organizers' MCS2019 data into the --from folder, or "
+            r"remove train_gt_df.csv and train_gt_descriptors.npy both to import without train references",
+        )
+        for name in (TRAIN_REFERENCE_TABLE, TRAIN_REFERENCE_DESCRIPTORS)
+    ),
+    *_reference_breakages("train ", TRAIN_REFERENCE_TABLE, TRAIN_REFERENCE_DESCRIPTORS, 4),
+    (
+        "train reference dimension",
+        lambda root: _edit_npy(root / TRAIN_REFERENCE_DESCRIPTORS, lambda a: np.ascontiguousarray(a[:, :64])),
+        r"- train_gt_descriptors.npy: has dimension 64, train_df_descriptors.npy 128; fix: use the descriptors of one",
+    ),
+    (
+        "empty train reference person",
+        lambda root: _edit_csv(
+            root / TRAIN_REFERENCE_TABLE, lambda t: t.assign(person_id=t.person_id.where(t.index != 1, ""))
+        ),
+        r"- train_gt_df.csv: lines 3 \(1 rows\) have an empty person_id; fix: fill in person_id on every row",
+    ),
+    (
+        "train references of a person without train tracks",
+        lambda root: _add_orphan_reference(root, TRAIN_REFERENCE_TABLE, TRAIN_REFERENCE_DESCRIPTORS),
+        r"- train_gt_df.csv: persons f{32} \(1 of 3\) have references but no track in train_df.csv; fix: use the "
+        r"train_gt_df.csv and train_gt_descriptors.npy that belong to this train_df.csv, or drop those persons' rows",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("breakage", "match"), [b[1:] for b in BREAKAGES], ids=[b[0] for b in BREAKAGES])
-def test_each_bad_input_is_named_with_its_fix(
-    broken: Path, tmp_path: Path, breakage: Callable[[Path], None], match: str
-) -> None:
+def test_each_bad_input_is_named_with_its_fix(broken: Path, tmp_path: Path, breakage: Breakage, match: str) -> None:
     breakage(broken)
     with pytest.raises(OriginalDataError, match=match):
         import_mcs2019(broken, tmp_path / "data")

@@ -2,7 +2,8 @@
 
 Every check runs whatever the others found, so one pass lists every problem. The plan
 says which original image becomes which frame of which track, each track's person and
-subset, and which descriptor rows become the references and the train frame descriptors.
+subset, and which descriptor rows become the references, the train frame descriptors and,
+when given, the train references.
 
 Where the public/private split comes from: `is_val` of test_df.csv, one value per person.
 MCS2019 marks held-out persons with `is_val` (in train_df.csv it splits train from
@@ -35,11 +36,13 @@ from evaluate.mcs2019.layout import (
     TRACK_ID,
     TRACK_ORDER,
     TRAIN_DESCRIPTORS,
+    TRAIN_REFERENCE_DESCRIPTORS,
+    TRAIN_REFERENCE_TABLE,
     TRAIN_TABLE,
     WARP_PATH,
 )
 from evaluate.mcs2019.read import FILE_ROWS, LINE, ROW, Original
-from evaluate.problems import Problems
+from evaluate.problems import Finding, Problems
 
 FRAME = TRACK_COLUMNS[1]
 #: Column of the plan's frame tables: the original image's absolute path.
@@ -57,6 +60,9 @@ class Plan:
     [R] and `reference_descriptor` [R, D] float32, in test_gt_df.csv order. `train`:
     track_id, frame, source, person_id, tracks in order of first appearance in
     train_df.csv; `train_descriptor` [rows of train, D] float32, row for row.
+    `train_reference_person` [R'] and `train_reference_descriptor` [R', D] float32, in
+    train_gt_df.csv order, are None when the train references were not given. `warnings`:
+    what the import goes ahead with but the organizer should know (each with its fix).
     """
 
     test: pd.DataFrame
@@ -65,6 +71,9 @@ class Plan:
     reference_descriptor: np.ndarray
     train: pd.DataFrame
     train_descriptor: np.ndarray
+    train_reference_person: np.ndarray | None
+    train_reference_descriptor: np.ndarray | None
+    warnings: tuple[Finding, ...]
 
 
 def plan_import(original: Original, public_is_val: bool, problems: Problems, progress: bool = False) -> Plan | None:
@@ -82,6 +91,9 @@ def plan_import(original: Original, public_is_val: bool, problems: Problems, pro
     references = _references(original.references, original.reference_descriptors, labels, problems)
     dim = None if references is None else references[1].shape[1]
     train_descriptor = _train_descriptors(original.train, original.train_descriptors, dim, problems)
+    warnings = Problems()
+    train_dim = None if train_descriptor is None else train_descriptor.shape[1]
+    train_references = _train_references(original, train, train_dim, problems, warnings)
     for name, table in ((TEST_TABLE, test), (TRAIN_TABLE, train)):
         if table is not None:
             _check_images(original.images, name, table, problems, progress)
@@ -89,6 +101,14 @@ def plan_import(original: Original, public_is_val: bool, problems: Problems, pro
         return None
     if train is None or train_descriptor is None:
         return None
+    if not original.train_references_given:
+        warnings.add(
+            TRAIN_REFERENCE_TABLE,
+            f"not given (nor {TRAIN_REFERENCE_DESCRIPTORS}), so the dataset has no train/references.npz: "
+            "`make train-aggregator` needs it, and `python -m evaluate validate` takes one train track per "
+            "person as references instead",
+            "copy both files from the organizers' MCS2019 data into the --from folder and import again",
+        )
     test = _in_track_order(test, labels[TRACK_ID])
     train = _in_track_order(train, train.groupby(TRACK_ID, sort=False)[ROW].min().sort_values().index)
     return Plan(
@@ -98,6 +118,9 @@ def plan_import(original: Original, public_is_val: bool, problems: Problems, pro
         reference_descriptor=references[1],
         train=_with_source(train, original.images)[[TRACK_ID, FRAME, SOURCE, PERSON_ID]],
         train_descriptor=np.ascontiguousarray(train_descriptor[train[ROW].to_numpy()]),
+        train_reference_person=None if train_references is None else train_references[0],
+        train_reference_descriptor=None if train_references is None else train_references[1],
+        warnings=tuple(warnings.findings),
     )
 
 
@@ -226,7 +249,7 @@ def _references(
         return None
     if not _rows_match(table, REFERENCE_TABLE, descriptors, REFERENCE_DESCRIPTORS, problems):
         return None
-    persons = table[PERSON_ID].to_numpy(dtype=str)
+    persons, rows = _in_table_order(table, descriptors)
     if labels is not None:
         tracked = labels[PERSON_ID].unique()
         unreferenced = labels[~labels[PERSON_ID].isin(persons)]
@@ -245,7 +268,51 @@ def _references(
                 f"drop their rows from {REFERENCE_TABLE} and {REFERENCE_DESCRIPTORS}: a reference is scored "
                 "only against the tracks of its subset",
             )
-    return persons, np.ascontiguousarray(descriptors[table[ROW].to_numpy()])
+    return persons, rows
+
+
+def _in_table_order(table: pd.DataFrame, descriptors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the person ids of a reference table and their descriptor rows, in the table's order."""
+    return table[PERSON_ID].to_numpy(dtype=str), np.ascontiguousarray(descriptors[table[ROW].to_numpy()])
+
+
+def _train_references(
+    original: Original, train: pd.DataFrame | None, dim: int | None, problems: Problems, warnings: Problems
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Check train_gt_df.csv row for row against train_gt_descriptors.npy, the train persons and dimension `dim`.
+
+    Returns None when they were not given or cannot be used. A reference of a person with no
+    train track is a problem (the files belong to other data); a train person without a
+    reference only a warning: the import is still of use, but not to train an aggregator.
+    """
+    table, descriptors = original.train_references, original.train_reference_descriptors
+    if table is None or descriptors is None:
+        return None
+    if not _rows_match(table, TRAIN_REFERENCE_TABLE, descriptors, TRAIN_REFERENCE_DESCRIPTORS, problems):
+        return None
+    _same_dimension(TRAIN_REFERENCE_DESCRIPTORS, descriptors, TRAIN_DESCRIPTORS, dim, problems)
+    persons, rows = _in_table_order(table, descriptors)
+    if train is not None:
+        trained = train[PERSON_ID].unique().astype(str)
+        orphans = np.setdiff1d(persons, trained)
+        if orphans.size:
+            problems.add(
+                TRAIN_REFERENCE_TABLE,
+                f"persons {few(orphans)} ({orphans.size} of {np.unique(persons).size}) have references but no "
+                f"track in {TRAIN_TABLE}",
+                f"use the {TRAIN_REFERENCE_TABLE} and {TRAIN_REFERENCE_DESCRIPTORS} that belong to this "
+                f"{TRAIN_TABLE}, or drop those persons' rows from both",
+            )
+        unreferenced = np.setdiff1d(trained, persons)
+        if unreferenced.size:
+            warnings.add(
+                TRAIN_TABLE,
+                f"persons {few(unreferenced)} ({unreferenced.size} of {trained.size} train persons) have no "
+                f"reference in {TRAIN_REFERENCE_TABLE}: `make train-aggregator` needs one for every train person, "
+                "and `python -m evaluate validate` scores only the tracks of persons with references",
+                f"add their rows to {TRAIN_REFERENCE_TABLE} and {TRAIN_REFERENCE_DESCRIPTORS}",
+            )
+    return persons, rows
 
 
 def _train_descriptors(
@@ -255,13 +322,16 @@ def _train_descriptors(
         return None
     if not _rows_match(table, TRAIN_TABLE, descriptors, TRAIN_DESCRIPTORS, problems):
         return None
+    _same_dimension(TRAIN_DESCRIPTORS, descriptors, REFERENCE_DESCRIPTORS, dim, problems)
+    return descriptors
+
+
+def _same_dimension(name: str, descriptors: np.ndarray, other: str, dim: int | None, problems: Problems) -> None:
+    """Note a problem when the .npy `name` has another dimension than `dim`, the .npy `other`'s (None: unknown)."""
     if dim is not None and descriptors.shape[1] != dim:
         problems.add(
-            TRAIN_DESCRIPTORS,
-            f"has dimension {descriptors.shape[1]}, {REFERENCE_DESCRIPTORS} {dim}",
-            "use the descriptors of one encoder for both",
+            name, f"has dimension {descriptors.shape[1]}, {other} {dim}", "use the descriptors of one encoder for both"
         )
-    return descriptors
 
 
 def _check_images(root: Path, name: str, table: pd.DataFrame, problems: Problems, progress: bool) -> None:

@@ -28,15 +28,21 @@ class OriginalDataError(RunnerError):
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What `import_mcs2019` wrote: the folder, tracks and persons per part, references, dimension, time."""
+    """What `import_mcs2019` wrote: the folder, tracks and persons per part, references, dimension, time.
+
+    `train_references` is the number of train reference rows, None when none were given;
+    `warnings` what the organizer should know about the import (each with its fix).
+    """
 
     out: Path
     tracks: dict[str, int]
     persons: dict[str, int]
     references: int
+    train_references: int | None
     dim: int
     images: int
     seconds: float
+    warnings: tuple[Finding, ...]
 
 
 def import_mcs2019(
@@ -82,7 +88,9 @@ def import_mcs2019(
             PRIVATE: int(parts[PRIVATE][PERSON_ID].nunique()),
         },
         references=int(plan.reference_person.size),
+        train_references=None if plan.train_reference_person is None else int(plan.train_reference_person.size),
         dim=int(plan.reference_descriptor.shape[1]),
         images=len(plan.test) + len(plan.train),
         seconds=time.monotonic() - started,
+        warnings=plan.warnings,
     )

@@ -3,7 +3,9 @@
 One row per frame in `test_df.csv` and `train_df.csv`; one row per track, in the order a
 submission answers, in `track_order_df.csv`; one row per reference image in
 `test_gt_df.csv`, aligned row for row with `gt_descriptors.npy`; `train_df_descriptors.npy`
-is aligned row for row with `train_df.csv`. Image paths in the tables are relative to the
+is aligned row for row with `train_df.csv`. The train persons' references, when given, are
+one row per reference image in `train_gt_df.csv` (the columns of `test_gt_df.csv`), aligned
+row for row with `train_gt_descriptors.npy`. Image paths in the tables are relative to the
 `data/` folder beside them, as in the MCS2019 baseline.
 """
 
@@ -15,6 +17,9 @@ REFERENCE_TABLE: Final = "test_gt_df.csv"
 REFERENCE_DESCRIPTORS: Final = "gt_descriptors.npy"
 TRAIN_TABLE: Final = "train_df.csv"
 TRAIN_DESCRIPTORS: Final = "train_df_descriptors.npy"
+#: Optional: the train persons' references; both or neither.
+TRAIN_REFERENCE_TABLE: Final = "train_gt_df.csv"
+TRAIN_REFERENCE_DESCRIPTORS: Final = "train_gt_descriptors.npy"
 IMAGES_DIR: Final = "data"
 
 CROP_PATH: Final = "crop_path"

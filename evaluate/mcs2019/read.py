@@ -32,6 +32,8 @@ from evaluate.mcs2019.layout import (
     TRACK_ORDER,
     TRAIN_DESCRIPTORS,
     TRAIN_NEEDS,
+    TRAIN_REFERENCE_DESCRIPTORS,
+    TRAIN_REFERENCE_TABLE,
     TRAIN_TABLE,
 )
 from evaluate.problems import Problems
@@ -49,11 +51,19 @@ _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 _ID_COLUMNS = (TRACK_ID, PERSON_ID)
 _GET_THE_FILE = "copy it from the organizers' MCS2019 data into the --from folder"
+_TRAIN_REFERENCES_FIX = (
+    f"{_GET_THE_FILE}, or remove {TRAIN_REFERENCE_TABLE} and {TRAIN_REFERENCE_DESCRIPTORS} both to import "
+    "without train references"
+)
 
 
 @dataclass(frozen=True)
 class Original:
-    """The original files as read; a part is None when its file cannot be used at all."""
+    """The original files as read; a part is None when its file cannot be used at all.
+
+    `train_references` and `train_reference_descriptors` are None too when neither optional
+    file was given (`train_references_given` False).
+    """
 
     source: Path
     images: Path
@@ -63,15 +73,23 @@ class Original:
     reference_descriptors: np.ndarray | None
     train: pd.DataFrame | None
     train_descriptors: np.ndarray | None
+    train_references: pd.DataFrame | None
+    train_reference_descriptors: np.ndarray | None
+    train_references_given: bool
 
 
 def read_original(source: Path, images: Path | None, problems: Problems) -> Original:
-    """Read the six original files of folder `source`; note every problem in `problems`.
+    """Read the six original files of folder `source`, and the two optional ones; note every problem in `problems`.
 
     `images` is the folder the `warp_path` column is relative to (default: ``source/data``).
-    Returns what could be read; never raises for bad input, which is all in `problems`.
+    The train references (train_gt_df.csv, train_gt_descriptors.npy) are read when either is
+    there; one without the other is a problem. Returns what could be read; never raises for
+    bad input, which is all in `problems`.
     """
     images = images if images is not None else source / IMAGES_DIR
+    table, descriptors = source / TRAIN_REFERENCE_TABLE, source / TRAIN_REFERENCE_DESCRIPTORS
+    # Optional, but both or neither: one alone is reported missing by the reader of the other.
+    given = table.exists() or descriptors.exists()
     if not images.is_dir():
         problems.add(
             f"{IMAGES_DIR}/",
@@ -87,19 +105,25 @@ def read_original(source: Path, images: Path | None, problems: Problems) -> Orig
         reference_descriptors=read_descriptors(source / REFERENCE_DESCRIPTORS, problems),
         train=read_table(source / TRAIN_TABLE, TRAIN_NEEDS, problems),
         train_descriptors=read_descriptors(source / TRAIN_DESCRIPTORS, problems),
+        train_references=read_table(table, REFERENCE_NEEDS, problems, _TRAIN_REFERENCES_FIX) if given else None,
+        train_reference_descriptors=read_descriptors(descriptors, problems, _TRAIN_REFERENCES_FIX) if given else None,
+        train_references_given=given,
     )
 
 
-def read_table(path: Path, needs: tuple[str, ...], problems: Problems) -> pd.DataFrame | None:
+def read_table(
+    path: Path, needs: tuple[str, ...], problems: Problems, missing: str = _GET_THE_FILE
+) -> pd.DataFrame | None:
     """Return the CSV at `path` with its `needs` columns usable, or None when it cannot be used.
 
     Ids and paths are read as text. `frame_id` becomes a number and `is_val` a bool. Rows
     with an empty or malformed cell in a needed column are reported and dropped; the
     columns `_line` (line in the file) and `_row` (position, which .npy rows follow) are added,
-    and ``attrs["file_rows"]`` holds the file's row count.
+    and ``attrs["file_rows"]`` holds the file's row count. `missing` is the fix shown when the
+    file is missing.
     """
     fixes = TableFixes(
-        missing=_GET_THE_FILE,
+        missing=missing,
         unreadable=_GET_THE_FILE + " again; it must have a header row",
         columns=f"use the organizers' copy, which has {', '.join(needs)}",
         empty=_GET_THE_FILE,
@@ -150,15 +174,16 @@ def read_table(path: Path, needs: tuple[str, ...], problems: Problems) -> pd.Dat
     return usable
 
 
-def read_descriptors(path: Path, problems: Problems) -> np.ndarray | None:
+def read_descriptors(path: Path, problems: Problems, missing: str = _GET_THE_FILE) -> np.ndarray | None:
     """Return the float32 [rows, D] array of the .npy at `path`, or None when it cannot be used.
 
     NaN or inf is reported (with the first rows that hold it) but the array is still
-    returned, so its row count can be checked against its table too.
+    returned, so its row count can be checked against its table too. `missing` is the fix
+    shown when the file is missing.
     """
     name = path.name
     if not path.is_file():
-        problems.add(name, "is missing", _GET_THE_FILE)
+        problems.add(name, "is missing", missing)
         return None
     try:
         array = np.load(path, allow_pickle=False, mmap_mode="r")

@@ -7,9 +7,10 @@ them, and the warp images under data/. The descriptors are the generator's: 128-
 models/encoder.onnx, where MCS2019's were 512-D from its own network; the importer takes
 any D, and 128 keeps an imported replica scorable by this project's baseline solution.
 
-Not replicated, because the importer never reads them: the crop images (crop_path is
-listed, the files are not written), the reference images of test_gt_df.csv, and the
-train-side files train_gt_df.csv, train_gt_descriptors.npy and train_df_track_order_df.csv.
+The train persons' references (train_gt_df.csv, train_gt_descriptors.npy) come from the
+generated train/references.npz. Not replicated, because the importer never reads them: the
+crop images (crop_path is listed, the files are not written), the reference images of
+test_gt_df.csv and train_gt_df.csv, and train_df_track_order_df.csv.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ from evaluate.mcs2019.layout import (
     TRACK_ID,
     TRACK_ORDER,
     TRAIN_DESCRIPTORS,
+    TRAIN_REFERENCE_DESCRIPTORS,
+    TRAIN_REFERENCE_TABLE,
     TRAIN_TABLE,
     VIDEO_ID,
     WARP_PATH,
@@ -70,12 +73,13 @@ _TRACK, _FRAME, _PATH = TRACK_COLUMNS
 
 @dataclass(frozen=True)
 class ReplicaSummary:
-    """What `write_replica` wrote: the folder, frame rows per table, reference rows and bytes on disk."""
+    """What `write_replica` wrote: the folder, frame rows per table, test and train reference rows, bytes on disk."""
 
     out: Path
     test_rows: int
     train_rows: int
     reference_rows: int
+    train_reference_rows: int
     bytes: int
 
 
@@ -131,19 +135,7 @@ def write_replica(dataset: Path, out: Path, seed: int) -> ReplicaSummary:
     )
     order[list(ORDER_COLUMNS)].to_csv(out / TRACK_ORDER, index=False)
 
-    with np.load(dataset / GT_DIR / REFERENCES_FILE) as npz:
-        reference_person, reference_descriptor = npz[PERSON_ID_KEY], npz[DESCRIPTOR_KEY]
-    shuffled = rng.permutation(reference_person.size)
-    persons = [replica_id(PERSON, int(p)) for p in reference_person[shuffled]]
-    references = pd.DataFrame(
-        {
-            CROP_PATH: [f"gt/crop/{p}/{i}.jpg" for i, p in enumerate(persons)],
-            WARP_PATH: [f"gt/warp/{p}/{i}.jpg" for i, p in enumerate(persons)],
-            PERSON_ID: persons,
-        }
-    )
-    references[list(REFERENCE_COLUMNS)].to_csv(out / REFERENCE_TABLE, index=False)
-    np.save(out / REFERENCE_DESCRIPTORS, reference_descriptor[shuffled])
+    reference_rows = _write_references(dataset / GT_DIR, out / REFERENCE_TABLE, out / REFERENCE_DESCRIPTORS, rng)
 
     train = pd.read_csv(dataset / TRAIN_DIR / TRACKS_FILE)
     train_person = dict(zip(train[_TRACK], train[TRAIN_TRACK_COLUMNS[3]], strict=True))
@@ -158,8 +150,31 @@ def write_replica(dataset: Path, out: Path, seed: int) -> ReplicaSummary:
     train_order = rng.permutation(len(train_rows))
     train_rows.iloc[train_order].to_csv(out / TRAIN_TABLE, index=False)
     np.save(out / TRAIN_DESCRIPTORS, train_descriptor[train_order])
+    train_reference_rows = _write_references(
+        dataset / TRAIN_DIR, out / TRAIN_REFERENCE_TABLE, out / TRAIN_REFERENCE_DESCRIPTORS, rng
+    )
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return ReplicaSummary(out, len(test_rows), len(train_rows), reference_person.size, size)
+    return ReplicaSummary(out, len(test_rows), len(train_rows), reference_rows, train_reference_rows, size)
+
+
+def _write_references(part: Path, table: Path, descriptors: Path, rng: np.random.Generator) -> int:
+    """Write the references.npz of the generated `part` folder as the CSV `table` and the .npy `descriptors`,
+    rows shuffled alike; return the number of rows."""
+    with np.load(part / REFERENCES_FILE) as npz:
+        reference_person, reference_descriptor = npz[PERSON_ID_KEY], npz[DESCRIPTOR_KEY]
+    shuffled = rng.permutation(reference_person.size)
+    persons = [replica_id(PERSON, int(p)) for p in reference_person[shuffled]]
+    folder = part.name
+    references = pd.DataFrame(
+        {
+            CROP_PATH: [f"{folder}/crop/{p}/{i}.jpg" for i, p in enumerate(persons)],
+            WARP_PATH: [f"{folder}/warp/{p}/{i}.jpg" for i, p in enumerate(persons)],
+            PERSON_ID: persons,
+        }
+    )
+    references[list(REFERENCE_COLUMNS)].to_csv(table, index=False)
+    np.save(descriptors, reference_descriptor[shuffled])
+    return int(reference_person.size)
 
 
 def _frame_rows(

@@ -72,10 +72,11 @@ def write_dataset(plan: Plan, out: Path, competition: Path | None = None, progre
         )
         (staging / GT_DIR).mkdir()
         plan.labels.to_csv(staging / GT_DIR / TEST_LABELS_FILE, index=False)
-        save_arrays(
-            staging / GT_DIR / REFERENCES_FILE,
-            {PERSON_ID_KEY: _text(plan.reference_person), DESCRIPTOR_KEY: plan.reference_descriptor},
-        )
+        _save_references(staging / GT_DIR / REFERENCES_FILE, plan.reference_person, plan.reference_descriptor)
+        if plan.train_reference_person is not None and plan.train_reference_descriptor is not None:
+            _save_references(
+                staging / TRAIN_DIR / REFERENCES_FILE, plan.train_reference_person, plan.train_reference_descriptor
+            )
         if competition is None:
             write_competition(
                 staging / COMPETITION_FILE,
@@ -99,6 +100,11 @@ def _copy_frames(frames: pd.DataFrame, part: Path, bar: tqdm) -> pd.DataFrame:
     place_files([(Path(source), part / path) for source, path in zip(frames[SOURCE], paths, strict=True)])
     bar.update(len(paths))
     return frames.assign(**{_PATH: paths})
+
+
+def _save_references(path: Path, person: np.ndarray, descriptor: np.ndarray) -> None:
+    """Write references.npz as make-data does: `person_id` as text, `descriptor` float32 as given."""
+    save_arrays(path, {PERSON_ID_KEY: _text(person), DESCRIPTOR_KEY: descriptor})
 
 
 def _text(values: pd.Series | np.ndarray) -> np.ndarray:
