@@ -45,31 +45,35 @@ class FrameStyle:
     turn between frames adds. `occlusion_rate`, `expression_rate` and `overlap_rate` are the
     shares of tracks where an object passes, an expression rises and falls, another face
     slides in; `bad_rate` the share of frames with a severe defect.
+
+    Calibrated on `make data PRESET=bench` (seed 0) so that the camera's lasting conditions
+    are moderate and the damage is done frame by frame, as in MCS2019 where the mean of the
+    frames scored 0.568 and learned aggregators 0.84: see README "Calibration".
     """
 
-    yaw_deg: float = 14.0
-    yaw_drift_deg: float = 16.0
+    yaw_deg: float = 10.0
+    yaw_drift_deg: float = 14.0
     roll_deg: float = 5.0
     roll_drift_deg: float = 4.0
     jitter_deg: float = 1.5
     scale: float = 0.06
     shift_px: float = 3.5
-    light: float = 0.17
+    light: float = 0.15
     light_drift: float = 0.15
-    contrast: float = 0.25
+    contrast: float = 0.2
     cast: float = 0.07
-    defocus_px: float = 0.5
+    defocus_px: float = 0.4
     defocus_drift_px: float = 0.6
     motion_px: float = 1.2
     motion_per_deg: float = 0.35
-    low_res: tuple[float, float] = (0.4, 0.85)
-    noise: float = 4.5
-    jpeg: tuple[int, int] = (30, 80)
-    occlusion_rate: float = 0.25
+    low_res: tuple[float, float] = (0.6, 1.0)
+    noise: float = 3.0
+    jpeg: tuple[int, int] = (50, 90)
+    occlusion_rate: float = 0.35
     expression_rate: float = 0.35
     expression_px: float = 4.0
-    overlap_rate: float = 0.1
-    bad_rate: float = 0.08
+    overlap_rate: float = 0.15
+    bad_rate: float = 0.22
 
 
 @dataclass(frozen=True)

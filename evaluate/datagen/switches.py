@@ -23,7 +23,7 @@ class VideoStyle:
     share of train tracks labelled with another train person.
     """
 
-    switch_rate: float = 0.3
+    switch_rate: float = 0.45
     switch_frames: tuple[int, int] = (1, 3)
     label_noise: float = 0.02
 
