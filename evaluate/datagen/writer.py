@@ -173,17 +173,19 @@ def generate(
     shutil.rmtree(staging, ignore_errors=True)
     for part_dir in (TEST_DIR, TRAIN_DIR, GT_DIR):
         (staging / part_dir).mkdir(parents=True)
-    # One refresh a second keeps CI logs short.
-    bar = tqdm(total=1, desc="make-data", unit="img", file=sys.stderr, disable=not progress, mininterval=1)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder") if background_encoding else InlineExecutor()
-    with pool as encoding, bar:
+    with pool as encoding:
         writer = _Writer(
             staging, preset, seed, encoder, encoding, frame_style or FrameStyle(), video_style or VideoStyle()
         )
-        bar.reset(total=writer.images)
+        # One refresh a second keeps CI logs short.
+        bar = tqdm(
+            total=writer.images, desc="make-data", unit="img", file=sys.stderr, disable=not progress, mininterval=1
+        )
         faces = pick_identities(chips, len(writer.parts), (seed, _IDENTITY), identity_style or IdentityStyle(), encoder)
-        for slot, face in enumerate(faces):
-            bar.update(writer.write_person(slot, face))
+        with bar:
+            for slot, face in enumerate(faces):
+                bar.update(writer.write_person(slot, face))
         writer.finish()
     _write_competition(staging / COMPETITION_FILE, preset, seed)
     if out.exists():
