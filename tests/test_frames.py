@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import ndimage
 
 from contracts.names import FRAMES_PER_TRACK, GT_DIR, TEST_DIR, TRACKS_FILE, TRAIN_DIR
@@ -75,17 +76,29 @@ def test_an_occluder_passes_over_a_run_of_frames_and_an_expression_rises_and_fal
         occluded = [c.occluder is not None for c in track]
         first, last = occluded.index(True), len(occluded) - occluded[::-1].index(True)
         assert all(occluded[first:last]) and 2 <= last - first <= 6
-        for values in ([c.expression for c in track], [c.overlap for c in track]):
+        for values in ([c.expression_px for c in track], [c.overlap for c in track]):
             shown = np.flatnonzero(values)
             assert shown.size >= 2 and np.all(np.diff(shown) == 1)
             peak = int(np.argmax(values))
             assert np.all(np.diff(values[: peak + 1]) >= 0) and np.all(np.diff(values[peak:]) <= 0)
 
 
+def test_the_expression_strength_follows_the_style() -> None:
+    mild, strong = (
+        max(
+            c.expression_px
+            for track in tracks(FrameStyle(expression_rate=1.0, expression_px=px), count=20)
+            for c in track
+        )
+        for px in (2.0, 8.0)
+    )
+    assert 0 < mild <= 2.0 and mild * 4 == pytest.approx(strong)
+
+
 def test_without_any_condition_rate_no_track_has_them() -> None:
     style = FrameStyle(occlusion_rate=0.0, expression_rate=0.0, overlap_rate=0.0, bad_rate=0.0)
     for track in tracks(style, count=30):
-        assert all(c.occluder is None and c.expression == 0 and c.overlap == 0 and not c.defect for c in track)
+        assert all(c.occluder is None and c.expression_px == 0 and c.overlap == 0 and not c.defect for c in track)
 
 
 def test_severe_defects_hit_about_their_share_of_frames() -> None:
@@ -127,6 +140,6 @@ def test_frame_conditions_are_recorded_in_gt_for_every_frame_and_never_under_tes
     assert set(zip(test_rows.track_id, test_rows.frame, strict=True)) == set(
         zip(test_tracks.track_id, test_tracks.frame, strict=True)
     )
-    assert {"yaw", "roll", "motion_px", "occlusion", "expression", "overlap", "defect"} <= set(conditions.columns)
+    assert {"yaw", "roll", "motion_px", "occlusion", "expression_px", "overlap", "defect"} <= set(conditions.columns)
     assert set(conditions.defect) <= {"", *DEFECTS}
     assert not any(FRAME_CONDITIONS_FILE in p.name for p in (out / TEST_DIR).rglob("*"))

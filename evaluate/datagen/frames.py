@@ -90,8 +90,9 @@ class FrameCondition:
     """Everything that decides one frame, apart from its sensor noise.
 
     Angles in degrees (yaw positive: the head turns to the image's right), lengths in
-    pixels; `expression` and `overlap` in [0, 1] (0: none; `overlap` is how far another
-    face has come in, from `overlap_side`: -1 left, 1 right); `occlusion` the share of
+    pixels; `expression_px` how far the expression moves the mouth (0: neutral);
+    `overlap` in [0, 1] (0: none; how far another face has come in, from `overlap_side`:
+    -1 left, 1 right); `occlusion` the share of
     the chip the occluder covers; `defect` one of DEFECTS or "".
     """
 
@@ -109,7 +110,7 @@ class FrameCondition:
     resolution: float
     noise: float
     quality: int
-    expression: float
+    expression_px: float
     overlap: float
     overlap_side: int
     occluder: Occluder | None
@@ -135,7 +136,7 @@ class FrameCondition:
             "noise": round(self.noise, 2),
             "jpeg_quality": self.quality,
             "occlusion": round(self.occlusion, 3),
-            "expression": round(self.expression, 3),
+            "expression_px": round(self.expression_px, 2),
             "overlap": round(self.overlap, 3),
             "defect": self.defect,
         }
@@ -189,7 +190,7 @@ def plan_track(rng: np.random.Generator, style: FrameStyle, frames: int) -> list
                 resolution=resolution * (0.15 if defect == "tiny" else 1.0),
                 noise=noise,
                 quality=quality,
-                expression=float(expression[frame]),
+                expression_px=float(expression[frame]) * style.expression_px,
                 overlap=float(overlap[frame]),
                 overlap_side=overlap_side,
                 occluder=_occluder(rng, large=True) if defect == "hidden" else occluders[frame],
@@ -260,14 +261,14 @@ def _posed(face: np.ndarray, condition: FrameCondition) -> np.ndarray:
     # One resampling per frame: the chip's roll, scale and shift, then the turned head, then the expression.
     ys, xs = affine_grid(condition.roll, condition.scale, condition.shift_y, condition.shift_x)
     xs = yaw_source_columns(xs, condition.yaw)
-    if condition.expression > 0:
+    if condition.expression_px > 0:
         dy, dx = _EXPRESSION_FIELD
-        ys, xs = ys + condition.expression * dy, xs + condition.expression * dx
+        ys, xs = ys + condition.expression_px * dy, xs + condition.expression_px * dx
     return remap(face, ys, xs)
 
 
 def _expression_field(strength_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """The displacement (dy, dx) of a full expression: the mouth opens and widens, the eyes narrow.
+    """The displacement (dy, dx) of an expression of `strength_px`: the mouth opens and widens, the eyes narrow.
 
     Each output pixel samples the neutral face at (y + dy, x + dx): below the mouth's line
     it samples higher (the jaw drops), beside it more centrally (the mouth widens), and
@@ -284,7 +285,8 @@ def _expression_field(strength_px: float) -> tuple[np.ndarray, np.ndarray]:
     return dy, dx
 
 
-_EXPRESSION_FIELD = _expression_field(FrameStyle.expression_px)
+# Linear in the strength: a frame scales this one by its expression_px.
+_EXPRESSION_FIELD = _expression_field(1.0)
 
 
 def _sometimes_bump(rng: np.random.Generator, rate: float, frames: int, peak: tuple[float, float]) -> np.ndarray:
