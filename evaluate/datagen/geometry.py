@@ -20,10 +20,11 @@ def affine_grid(angle_deg: float, scale: float, shift_y: float, shift_x: float) 
 
     A positive `scale` above 1 enlarges the face; shifts are in pixels of the output.
     """
-    ys, xs = identity_grid()
     theta = np.deg2rad(angle_deg)
     cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
-    dy, dx = ys - _CENTRE - shift_y, xs - _CENTRE - shift_x
+    # A row vector and a column vector broadcast to the full grid: no coordinate grid is built.
+    pixels = np.arange(IMAGE_SIZE, dtype=np.float64)
+    dy, dx = (pixels - _CENTRE - shift_y)[:, None], (pixels - _CENTRE - shift_x)[None, :]
     return _CENTRE + cos * dy - sin * dx, _CENTRE + sin * dy + cos * dx
 
 
@@ -46,8 +47,8 @@ def remap(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Sample float `image` [H, W, C] at (ys, xs) bilinearly; coordinates outside mirror back inside.
 
     Mirroring rather than a flat border keeps a moved face free of black wedges, like a
-    crop taken from a larger frame. Works in float32 on the flattened image (four gathers
-    of whole rows of channels). Returns float32 [*ys.shape, C].
+    crop taken from a larger frame. Works in float32 on the flattened image: four gathers,
+    each moving a pixel's channels as one item. Returns float32 [*ys.shape, C].
     """
     height, width = image.shape[:2]
     ys, xs = _mirror(ys.astype(np.float32), height), _mirror(xs.astype(np.float32), width)
@@ -55,9 +56,16 @@ def remap(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     x0 = np.minimum(xs.astype(np.int32), width - 2)
     fy, fx = (ys - y0.astype(np.float32))[..., None], (xs - x0.astype(np.float32))[..., None]
     flat = np.ascontiguousarray(image, dtype=np.float32).reshape(height * width, -1)
+    channels = flat.shape[1]
+    # Each pixel's channels as one opaque item: one gather per corner instead of one per channel.
+    pixels = flat.view(f"V{flat.itemsize * channels}").ravel()
+
+    def gather(index: np.ndarray) -> np.ndarray:
+        return np.take(pixels, index).view(np.float32).reshape(*index.shape, channels)
+
     corner = y0 * width + x0
-    top_left, top_right = flat[corner], flat[corner + 1]
-    bottom_left, bottom_right = flat[corner + width], flat[corner + width + 1]
+    top_left, top_right = gather(corner), gather(corner + 1)
+    bottom_left, bottom_right = gather(corner + width), gather(corner + width + 1)
     top = top_left + (top_right - top_left) * fx
     bottom = bottom_left + (bottom_right - bottom_left) * fx
     return top + (bottom - top) * fy
