@@ -1,4 +1,4 @@
-"""The frames of a track: conditions that drift along it, the turned head, the resampler, and gt's record of them."""
+"""The frames of a track: drifting conditions, the turned head, the resampler, identity search, and gt's record."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from evaluate.datagen.frames import (
     yaw_source_columns,
 )
 from evaluate.datagen.geometry import remap
+from evaluate.datagen.identities import nearest_distances
 from evaluate.datagen.presets import PRESETS
 from evaluate.datagen.writer import FRAME_CONDITIONS_FILE, generate
 
@@ -143,3 +144,12 @@ def test_frame_conditions_are_recorded_in_gt_for_every_frame_and_never_under_tes
     assert {"yaw", "roll", "motion_px", "occlusion", "expression_px", "overlap", "defect"} <= set(conditions.columns)
     assert set(conditions.defect) <= {"", *DEFECTS}
     assert not any(FRAME_CONDITIONS_FILE in p.name for p in (out / TEST_DIR).rglob("*"))
+
+
+def test_nearest_distances_match_every_difference_computed_in_full() -> None:
+    rng = np.random.default_rng(11)
+    candidates, kept = rng.normal(size=(6, 128)), rng.normal(size=(300, 128))
+    kept /= np.linalg.norm(kept, axis=1, keepdims=True)
+    reference = np.min(np.linalg.norm(candidates[:, None, :] - kept[None, :, :], axis=2), axis=1)
+    np.testing.assert_allclose(nearest_distances(candidates, kept), reference, rtol=1e-10)
+    assert nearest_distances(kept[:3], kept).max() < 1e-6

@@ -81,8 +81,13 @@ def make_identity(chips: np.ndarray, rng: np.random.Generator, style: IdentitySt
 
 
 def nearest_distances(candidates: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """Return each of `candidates` [C, D]' Euclidean distance to its nearest row of `kept` [K, D], as [C]."""
-    return np.min(np.linalg.norm(candidates[:, None, :] - kept[None, :], axis=2), axis=1)
+    """Return each of `candidates` [C, D]' Euclidean distance to its nearest row of `kept` [K, D], as [C].
+
+    Through one matrix product (|a|^2 + |b|^2 - 2 a.b, clipped at 0), not the [C, K, D]
+    differences: at mcs2019's 5,235 persons the search grows with persons squared.
+    """
+    squared = (candidates**2).sum(axis=1)[:, None] + (kept**2).sum(axis=1)[None, :] - 2.0 * candidates @ kept.T
+    return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
 
 
 def pick_identities(
