@@ -294,7 +294,7 @@ validate: $(STAMP) $(DATASET)
 # Benchmarks                                                                    #
 #################################################################################
 
-## Scorer, pipeline, sandbox and data generation beside their baselines: bench/results.json and bench/RESULTS.md (about 8 min)
+## Scorer, pipeline, sandbox and data generation beside their baselines: bench/results.json and bench/RESULTS.md (about 6 min)
 bench: $(STAMP)
 	$(PY) -m bench --out bench --data $(DATA)/test
 

@@ -6,6 +6,7 @@ import json
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def log(message: str) -> None:
 )
 @click.option(
     "--only",
-    type=click.Choice(["aggregators", "datagen"]),
+    type=click.Choice(["aggregators", "datagen", "sandbox"]),
     help="Run this section alone; the others keep their figures from OUT/results.json.",
 )
 def main(quick: bool, gpu: bool, out: Path, data: Path, image: str, aggregator_data: Path, only: str | None) -> None:
@@ -63,7 +64,7 @@ def main(quick: bool, gpu: bool, out: Path, data: Path, image: str, aggregator_d
     """
     started = time.perf_counter()
     if only is not None:
-        _run_only(out, only, aggregator_data, quick)
+        _run_only(out, only, aggregator_data, image, quick)
         return
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as work:
@@ -101,7 +102,7 @@ def _run(work: Path, data: Path, quick: bool, gpu: bool, image: str, aggregator_
     }
 
 
-def _run_only(out: Path, only: str, aggregator_data: Path, quick: bool) -> None:
+def _run_only(out: Path, only: str, aggregator_data: Path, image: str, quick: bool) -> None:
     """Measure the section `only` alone into the results of an earlier full run in `out`; rewrite RESULTS.md."""
     previous = out / RESULTS_FILE
     if not previous.is_file():
@@ -111,7 +112,8 @@ def _run_only(out: Path, only: str, aggregator_data: Path, quick: bool) -> None:
         results["aggregators"] = bench_aggregators(aggregator_data, quick, log)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-") as work:
-            results["datagen"] = bench_datagen(Path(work), quick, log)
+            measure = bench_datagen if only == "datagen" else partial(bench_sandbox, image=image)
+            results[only] = measure(Path(work), quick, log=log)
     results["targets"] = check_targets(results)
     markdown = write_results(out, results, gpu=False)
     log(f"wrote the {only} section into {markdown} and its JSON beside it")

@@ -27,8 +27,12 @@ ENGINES = ("local", "bwrap", "podman")
 
 
 def no_op(engine: str) -> list[str]:
-    """The no-op command for `engine`: the runner's own interpreter on the host, the image's python3 in podman."""
-    return ["python3" if engine == "podman" else sys.executable, "-c", "pass"]
+    """The no-op command for `engine`: the runner's own interpreter on the host, the sandbox's python3 elsewhere.
+
+    Under bwrap the host's interpreter path does not exist (the sandbox mounts the image's
+    venv at /venv, first on its PATH), so the host path would measure a failed exec.
+    """
+    return [sys.executable if engine == "local" else "python3", "-c", "pass"]
 
 
 def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:

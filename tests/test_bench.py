@@ -183,6 +183,8 @@ def test_every_engine_is_measured_or_says_why_not(results: dict[str, Any]) -> No
     assert engines["local"]["ran"] and engines["local"]["status"] == "invalid_output"
     for row in engines.values():
         assert (row["ran"] and isinstance(row["wall_s"], float)) or (not row["ran"] and row["reason"])
+        # The no-op ran in the sandbox and wrote nothing: not an exec that failed to start.
+        assert not row["ran"] or row["status"] == "invalid_output"
 
 
 def test_results_md_shows_every_figure(results: dict[str, Any], markdown: str) -> None:

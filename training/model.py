@@ -86,6 +86,8 @@ class GatedAggregator(nn.Module):
     cosine to the frames, and stays within +-CONTENT_BOUND.
     """
 
+    offset: torch.Tensor
+
     def __init__(self, offset: torch.Tensor, hidden: int = 32) -> None:
         """A content MLP of `hidden` units over descriptors of offset's dimension; gate threshold 0.5, scale 20
         and centre sharpness 10 to start. `offset` [D] is kept as a constant (a buffer), not trained."""
