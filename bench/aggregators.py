@@ -30,7 +30,7 @@ from training.export import to_onnx
 from training.fit import FitConfig, fit
 from training.model import ARCHITECTURES
 from training.pooling import POOLINGS
-from training.validate import resolvable_fpr
+from training.validate import validation_fpr
 
 FPRS = (1e-5, 1e-6)
 HELD_OUT = 0.2
@@ -61,7 +61,7 @@ def bench_aggregators(data: Path, quick: bool, log: Callable[[str], None]) -> di
     for arch in ARCHITECTURES:
         started = time.monotonic()
         config = FitConfig(arch=arch, epochs=QUICK_EPOCHS if quick else EPOCHS)
-        model, _ = fit(train.select(fit_rows), validation, resolvable_fpr(validation), config, progress=False)
+        model, _ = fit(train.select(fit_rows), validation, validation_fpr(validation), config, progress=False)
         seconds = time.monotonic() - started
         session = ort.InferenceSession(
             to_onnx(model, frames.shape[2]).SerializeToString(), providers=["CPUExecutionProvider"]

@@ -15,7 +15,7 @@ from training.export import write
 from training.fit import Epoch, FitConfig, fit
 from training.model import ARCHITECTURES
 from training.pooling import POOLINGS
-from training.validate import resolvable_fpr, tpr
+from training.validate import tpr, validation_fpr
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -46,7 +46,7 @@ def main(data: Path, arch: str, epochs: int, held_out: float, seed: int, out: Pa
         train = load_train(data)
         fit_rows, validation_rows = split_persons(train.person, held_out, seed)
         fit_set, validation = train.select(fit_rows), train.select(validation_rows)
-        fpr = resolvable_fpr(validation)
+        fpr = validation_fpr(validation)
     except (TrainDataError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
