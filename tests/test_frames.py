@@ -20,12 +20,10 @@ from evaluate.datagen.frames import (
     render_frame,
     yaw_source_columns,
 )
-from evaluate.datagen.geometry import remap
+from evaluate.datagen.geometry import CENTRE, remap
 from evaluate.datagen.identities import nearest_distances
 from evaluate.datagen.presets import PRESETS
 from evaluate.datagen.writer import FRAME_CONDITIONS_FILE, generate
-
-CENTRE = (112 - 1) / 2
 
 
 def tracks(style: FrameStyle, count: int = 200, seed: int = 0) -> list[list]:

@@ -119,8 +119,8 @@ def build(arch: str, frames: np.ndarray, hidden: int = 32) -> nn.Module:
     unit frame). Raises ValueError for an unknown architecture.
     """
     if arch == "gated":
-        unit = frames / np.maximum(np.linalg.norm(frames, axis=-1, keepdims=True), EPSILON)
-        return GatedAggregator(torch.from_numpy(unit.reshape(-1, frames.shape[-1]).mean(axis=0)), hidden)
+        unit = _unit(torch.from_numpy(frames))
+        return GatedAggregator(unit.reshape(-1, frames.shape[-1]).mean(dim=0), hidden)
     if arch == "attention":
         return AttentionAggregator(frames.shape[-1], hidden)
     raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")

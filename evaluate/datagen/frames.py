@@ -25,14 +25,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from contracts.names import IMAGE_SIZE
-from evaluate.datagen.geometry import affine_grid, remap
+from evaluate.datagen.geometry import CENTRE, affine_grid, remap
 
 REFERENCE_QUALITY = 95
 # The half-width of the head in a 112-pixel chip (dlib's framing, padding 0.25): the cylinder yaw turns.
 HEAD_RADIUS_PX = 48.0
 # Severe one-frame defects, by name (gt/frame_conditions.csv's `defect`).
 DEFECTS = ("turned", "blurred", "dark", "tiny", "hidden")
-_CENTRE = (IMAGE_SIZE - 1) / 2.0
 
 
 @dataclass(frozen=True)
@@ -250,10 +249,10 @@ def yaw_source_columns(columns: np.ndarray, yaw_deg: float) -> np.ndarray:
     with its edge, so the map is continuous. A yaw of 0 is the identity.
     """
     theta = np.deg2rad(yaw_deg)
-    offset = (columns - _CENTRE) / HEAD_RADIUS_PX
+    offset = (columns - CENTRE) / HEAD_RADIUS_PX
     inside = np.clip(offset, -1.0, 1.0)
     phi = np.clip(np.arcsin(inside) - theta, -np.pi / 2, np.pi / 2)
-    source = _CENTRE + HEAD_RADIUS_PX * np.sin(phi)
+    source = CENTRE + HEAD_RADIUS_PX * np.sin(phi)
     return source + (offset - inside) * HEAD_RADIUS_PX
 
 
@@ -276,12 +275,12 @@ def _expression_field(strength_px: float) -> tuple[np.ndarray, np.ndarray]:
     """
     ys, xs = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float64)
     mouth_y, eye_y = 0.78 * IMAGE_SIZE, 0.42 * IMAGE_SIZE
-    across = np.exp(-(((xs - _CENTRE) / 24.0) ** 2))
+    across = np.exp(-(((xs - CENTRE) / 24.0) ** 2))
     mouth = np.exp(-(((ys - mouth_y) / 12.0) ** 2))
     eyes = np.exp(-(((ys - eye_y) / 6.0) ** 2))
     dy = -strength_px * mouth * np.tanh((ys - mouth_y) / 6.0) * across
     dy += 0.5 * strength_px * eyes * np.tanh((ys - eye_y) / 3.0)
-    dx = -0.6 * strength_px * mouth * np.tanh((xs - _CENTRE) / 12.0) * across
+    dx = -0.6 * strength_px * mouth * np.tanh((xs - CENTRE) / 12.0) * across
     return dy, dx
 
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from contracts.names import IMAGE_SIZE
 
-_CENTRE = (IMAGE_SIZE - 1) / 2.0
+# The chip's centre, in pixel coordinates: what rotations, scales and the head's turn pivot on.
+CENTRE = (IMAGE_SIZE - 1) / 2.0
 
 
 def identity_grid(size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -24,8 +25,8 @@ def affine_grid(angle_deg: float, scale: float, shift_y: float, shift_x: float) 
     cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
     # A row vector and a column vector broadcast to the full grid: no coordinate grid is built.
     pixels = np.arange(IMAGE_SIZE, dtype=np.float64)
-    dy, dx = (pixels - _CENTRE - shift_y)[:, None], (pixels - _CENTRE - shift_x)[None, :]
-    return _CENTRE + cos * dy - sin * dx, _CENTRE + sin * dy + cos * dx
+    dy, dx = (pixels - CENTRE - shift_y)[:, None], (pixels - CENTRE - shift_x)[None, :]
+    return CENTRE + cos * dy - sin * dx, CENTRE + sin * dy + cos * dx
 
 
 def smooth_field(rng: np.random.Generator, amplitude: float, cells: int = 4) -> tuple[np.ndarray, np.ndarray]:
